@@ -1,0 +1,32 @@
+"""gdcore: how the learning rate drives gradient descent to converge, oscillate or diverge.
+
+Full-batch gradient descent on the mean squared error of a linear model,
+written once against the Python array API standard and run on numpy
+(analytic gradient), torch (autograd), jax (``jax.grad`` under ``jax.jit``)
+and array-api-strict, measured *and* predicted in closed form.
+
+>>> import gdcore
+>>> X, y = gdcore.make_linear(n=100, seed=0)
+>>> [gdcore.fit(X, y, lr=lr).status for lr in (0.1, 0.7, 1.01)]
+['converged', 'converged', 'diverged']
+"""
+
+from gdcore._analysis import Stability
+from gdcore._errors import BackendUnavailable
+from gdcore._fit import FitResult, Optimum, fit, stability
+from gdcore.backends import available as available_backends
+from gdcore.data import make_linear
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailable",
+    "FitResult",
+    "Optimum",
+    "Stability",
+    "__version__",
+    "available_backends",
+    "fit",
+    "make_linear",
+    "stability",
+]

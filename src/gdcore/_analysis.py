@@ -1,0 +1,267 @@
+"""Closed-form analysis of the quadratic: optimum, Hessian spectrum, predictions.
+
+The heavy pass over the data (``X^T X``, ``X^T y`` in float64, chunked) runs
+in the backend's own arrays through :func:`gdcore.core.gram_stats`; only the
+d x d and d x m results come to the host, where numpy's ``eigh`` gives the
+spectrum of ``H = (2/n) X^T X``.  Everything the contract calls "predicted" is
+computed here from that spectrum.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gdcore import core
+
+__all__ = ["Quadratic", "Stability", "analyse", "predicted_converged_epoch", "predicted_gaps"]
+
+
+class Quadratic(NamedTuple):
+    """Host float64 description of one least-squares problem."""
+
+    n: int
+    eigenvalues: np.ndarray  # of H, ascending, (d,)
+    eigenvectors: np.ndarray  # (d, d), columns
+    positive: np.ndarray  # bool (d,): eigenvalue counted as > 0
+    G: np.ndarray  # X^T X / n
+    w_star: np.ndarray | None  # (d, m) minimum-norm least squares
+    loss_star: float | None
+
+
+def analyse(prep, *, with_optimum=True) -> Quadratic:
+    """Spectrum (and optimum, when ``prep.Y`` is given) of the prepared problem."""
+    be, xp = prep.backend, prep.backend.xp
+    with be.context("float64"):
+        G, b, _ = core.gram_stats(prep.X, prep.Y if with_optimum else None, xp,
+                                  dtype=be.dtype("float64"))
+        G = be.to_numpy(G).astype(np.float64)
+        mu, V = np.linalg.eigh((G + G.T) / 2)
+        mu = np.clip(mu, 0.0, None)  # G is positive semi-definite; drop rounding below 0
+        n, d = prep.X.shape
+        tol = (mu[-1] if mu.size else 0.0) * max(n, d) * np.finfo(np.float64).eps
+        positive = mu > tol
+        w_star = loss_star = None
+        if with_optimum and prep.Y is not None:
+            b = be.to_numpy(b).astype(np.float64)
+            Vp = V[:, positive]
+            w_star = Vp @ ((Vp.T @ b) / mu[positive][:, None])
+            wb = be.asarray(w_star, "float64", prep.device)
+            loss_star = float(core.residual_loss(prep.X, prep.Y, wb, xp, dtype=be.dtype("float64")))
+    return Quadratic(n, 2.0 * mu, V, positive, G, w_star, loss_star)
+
+
+def _weights(quad: Quadratic, w0: np.ndarray) -> np.ndarray:
+    """Loss-gap weight of each eigen-direction: ``(lambda_i / 2) * sum_j c_ij**2``."""
+    c = quad.eigenvectors.T @ (w0 - quad.w_star)
+    return np.where(quad.positive, quad.eigenvalues / 2.0, 0.0) * np.sum(c * c, axis=1)
+
+
+def predicted_gaps(eigenvalues, a, lr, epochs) -> np.ndarray:
+    """Predicted loss gap ``L(w_k) - L*`` for k = 0..epochs (exact for a quadratic)."""
+    k = np.arange(epochs + 1, dtype=np.float64)[:, None]
+    r = (1.0 - lr * eigenvalues) ** 2
+    with np.errstate(all="ignore"):
+        terms = np.where(a > 0, a * r**k, 0.0)
+    return terms.sum(axis=1)
+
+
+def predicted_converged_epoch(eigenvalues, a, lr, rtol) -> int | None:
+    """Smallest k whose predicted gap is <= ``rtol`` times the initial gap; None if never."""
+    gap0 = float(a.sum())
+    if gap0 <= 0:
+        return 0
+    target = rtol * gap0
+    live = a > 0
+    r = (1.0 - lr * eigenvalues[live]) ** 2
+    av = a[live]
+    if np.any(r > 1.0):
+        return None
+    stuck = float(av[r == 1.0].sum())  # components that never shrink (lr exactly critical)
+    if stuck > target:
+        return None
+    moving = r < 1.0
+    rho2 = float(r[moving].max()) if moving.any() else 0.0
+
+    def gap(k):
+        with np.errstate(all="ignore"):
+            return stuck + float(np.sum(av[moving] * r[moving] ** k))
+
+    if rho2 == 0.0:
+        return 0 if gap(0) <= target else 1
+    # gap_k <= stuck + rho2**k * (gap0 - stuck): an upper bound on the answer.
+    hi = max(1, math.ceil(math.log((target - stuck) / (gap0 - stuck)) / math.log(rho2)) + 1)
+    lo = 0
+    while gap(hi) > target:  # guard against rounding in the bound
+        lo, hi = hi, 2 * hi
+    while lo < hi:  # the gap is non-increasing in k: bisect
+        mid = (lo + hi) // 2
+        if gap(mid) <= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@dataclass(frozen=True)
+class Stability:
+    """What the Hessian ``H = (2/n) X^T X`` says about constant-lr gradient descent.
+
+    Build it with :func:`gdcore.stability`.  All numbers are host float64.
+
+    Attributes
+    ----------
+    eigenvalues : numpy.ndarray
+        Eigenvalues of H, ascending.
+    n_samples : int
+        Rows of X.
+
+    Examples
+    --------
+    >>> import gdcore
+    >>> X, y = gdcore.make_linear(n=100, seed=0)
+    >>> s = gdcore.stability(X)
+    >>> round(s.lr_crit, 3), s.regime(0.7), s.regime(1.01)
+    (0.986, 'oscillating', 'divergent')
+    """
+
+    eigenvalues: np.ndarray
+    n_samples: int
+    _quad: Any = field(default=None, repr=False, compare=False)
+
+    # -- the spectrum ----------------------------------------------------
+    @property
+    def _positive(self) -> np.ndarray:
+        if self._quad is not None:
+            return self.eigenvalues[self._quad.positive]
+        return self.eigenvalues[self.eigenvalues > 0]
+
+    @property
+    def lambda_max(self) -> float:
+        """Largest eigenvalue of H."""
+        return float(self.eigenvalues[-1])
+
+    @property
+    def lambda_min(self) -> float:
+        """Smallest eigenvalue of H (0 when X is rank-deficient)."""
+        pos = self._positive
+        return float(self.eigenvalues[0]) if pos.size == self.eigenvalues.size else 0.0
+
+    @property
+    def lambda_min_positive(self) -> float:
+        """Smallest positive eigenvalue of H: the slowest direction GD can move in."""
+        pos = self._positive
+        return float(pos[0]) if pos.size else 0.0
+
+    @property
+    def rank(self) -> int:
+        """Number of positive eigenvalues (the rank of X)."""
+        return int(self._positive.size)
+
+    @property
+    def condition_number(self) -> float:
+        """``lambda_max / lambda_min_positive``: how much slower the slowest direction is."""
+        lmin = self.lambda_min_positive
+        return self.lambda_max / lmin if lmin > 0 else math.inf
+
+    @property
+    def lr_crit(self) -> float:
+        """``2 / lambda_max``: GD converges below it and diverges above it."""
+        return 2.0 / self.lambda_max if self.lambda_max > 0 else math.inf
+
+    @property
+    def lr_opt(self) -> float:
+        """``2 / (lambda_max + lambda_min_positive)``: the fastest constant learning rate."""
+        s = self.lambda_max + self.lambda_min_positive
+        return 2.0 / s if s > 0 else math.inf
+
+    # -- per learning rate -----------------------------------------------
+    def rho(self, lr):
+        """Contraction factor ``max_i |1 - lr * lambda_i|`` over positive eigenvalues.
+
+        The loss gap shrinks like ``rho ** (2k)``.  ``lr`` may be an array.
+
+        Examples
+        --------
+        >>> import gdcore
+        >>> s = gdcore.stability([[1.0, 0.0], [0.0, 1.0]])
+        >>> s.rho(0.5), s.rho(1.0)
+        (0.5, 0.0)
+        """
+        lam = self._positive
+        lr_arr = np.asarray(lr, dtype=np.float64)
+        if lam.size == 0:
+            out = np.ones_like(lr_arr)
+        else:
+            out = np.max(np.abs(1.0 - lr_arr[..., None] * lam), axis=-1)
+        return float(out) if out.ndim == 0 else out
+
+    def regime(self, lr) -> str:
+        """``"monotone"``, ``"oscillating"``, ``"critical"`` or ``"divergent"`` for ``lr``.
+
+        Examples
+        --------
+        >>> import gdcore
+        >>> s = gdcore.stability([[1.0, 0.0], [0.0, 1.0]])   # lambda = 1, 1
+        >>> [s.regime(lr) for lr in (0.5, 1.5, 2.0, 2.5)]
+        ['monotone', 'oscillating', 'critical', 'divergent']
+        """
+        lr = float(lr)
+        crit = self.lr_crit
+        if math.isfinite(crit) and abs(lr - crit) <= 1e-12 * crit:
+            return "critical"
+        if lr > crit:
+            return "divergent"
+        if self.lambda_max == 0 or lr <= 1.0 / self.lambda_max:
+            return "monotone"
+        return "oscillating"
+
+    def predicted_epochs(self, lr, rtol=1e-3, *, X=None, y=None, w0=None, backend="numpy"):
+        """Predicted converged epoch for ``lr``; ``None`` if GD will not converge.
+
+        With ``X`` and ``y`` (and optionally ``w0``, default zeros) the
+        prediction is exact for this problem: the smallest k with
+        ``sum_i (lambda_i/2) c_i**2 (1 - lr lambda_i)**(2k) <= rtol * gap_0``.
+        Without data it is the worst-case bound ``ceil(ln(rtol) / (2 ln rho))``.
+
+        Examples
+        --------
+        >>> import gdcore
+        >>> X, y = gdcore.make_linear(n=100, seed=0)
+        >>> s = gdcore.stability(X)
+        >>> s.predicted_epochs(0.7, X=X, y=y) <= s.predicted_epochs(0.7)
+        True
+        """
+        if X is None:
+            rho = self.rho(lr)
+            if rho >= 1.0:
+                return None
+            if rho == 0.0:
+                return 1
+            return max(0, math.ceil(math.log(rtol) / (2.0 * math.log(rho))))
+        from gdcore._inputs import prepare
+
+        prep = prepare(X, y, w0, backend=backend)
+        quad = analyse(prep)
+        a = _weights(quad, prep.backend.to_numpy(prep.w0).astype(np.float64))
+        return predicted_converged_epoch(quad.eigenvalues, a, float(lr), rtol)
+
+    def to_dict(self) -> dict:
+        """The analysis as plain Python numbers (JSON-ready)."""
+        return {
+            "eigenvalues": [float(v) for v in self.eigenvalues],
+            "lambda_max": self.lambda_max,
+            "lambda_min": self.lambda_min,
+            "lambda_min_positive": self.lambda_min_positive,
+            "rank": self.rank,
+            "condition_number": self.condition_number,
+            "lr_crit": self.lr_crit,
+            "lr_opt": self.lr_opt,
+        }
+
+
+def stability_of(quad: Quadratic) -> Stability:
+    return Stability(eigenvalues=quad.eigenvalues, n_samples=quad.n, _quad=quad)

@@ -1,0 +1,349 @@
+"""``fit``, ``stability`` and the engine that ``sweep`` shares with them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gdcore import _analysis
+from gdcore._analysis import Quadratic, Stability, stability_of
+from gdcore._inputs import (
+    Prepared,
+    check_epochs,
+    check_lr,
+    check_positive,
+    prepare,
+    to_library,
+)
+from gdcore.backends._base import Problem
+
+__all__ = ["FitResult", "Optimum", "fit", "stability"]
+
+_METHODS = ("direct", "gram", "auto")
+
+
+class Optimum(NamedTuple):
+    """The least-squares optimum: weights ``w*`` (user's array library) and loss ``L*``."""
+
+    weights: Any
+    loss: float
+
+
+class Batch(NamedTuple):
+    """Host-side outcome of K runs (what ``fit`` and ``sweep`` build their results from)."""
+
+    W: Any  # backend (d, K*m)
+    losses: np.ndarray  # (K, epochs_run + 1) float64, nan after a run stopped
+    converged_epoch: np.ndarray  # (K,) int, -1 = never
+    diverged_epoch: np.ndarray  # (K,) int, -1 = never
+    history: Any  # backend (E+1, d, K*m) or None
+    method: str
+
+
+def check_run_options(epochs, rtol, divergence_factor, method):
+    epochs = check_epochs(epochs)
+    rtol = check_positive(rtol, "rtol", below=1.0)
+    divergence_factor = check_positive(divergence_factor, "divergence_factor")
+    if divergence_factor <= 1:
+        raise ValueError(f"divergence_factor must be > 1 (default 1e6), got {divergence_factor!r}.")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
+    return epochs, rtol, divergence_factor
+
+
+def choose_method(method: str, n: int, d: int) -> str:
+    """``"auto"``: the Gram path whenever a d x d product is cheaper than an n x d one.
+
+    The analysis has already computed ``X^T X`` (for ``L*`` and the spectrum), so
+    the Gram path costs nothing extra to set up.
+    """
+    if method == "auto":
+        return "gram" if n > d else "direct"
+    return method
+
+
+def execute(prep: Prepared, quad: Quadratic, lrs, *, epochs, rtol, divergence_factor,
+            stop_on_convergence, record_weights, method) -> Batch:
+    """Run K learning rates on the prepared problem in one vectorised program."""
+    be, xp = prep.backend, prep.backend.xp
+    n, d = prep.X.shape
+    m = prep.Y.shape[1]
+    k = len(lrs)
+    method = choose_method(method, n, d)
+    with be.context(prep.dtype):
+        W0 = xp.reshape(xp.broadcast_to(xp.reshape(prep.w0, (d, 1, m)), (d, k, m)), (d, k * m))
+        lr_arr = be.asarray(np.asarray(lrs, dtype=np.float64), prep.dtype, prep.X.device)
+        if method == "gram":
+            G = be.asarray(quad.G, prep.dtype, prep.X.device)
+            W_star = be.asarray(quad.w_star, prep.dtype, prep.X.device)
+            problem = Problem(None, None, G, W_star, quad.loss_star, W0, lr_arr, m, method)
+        else:
+            problem = Problem(prep.X, prep.Y, None, None, quad.loss_star, W0, lr_arr, m, method)
+        out = be.run(problem, epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
+                     stop_on_convergence=stop_on_convergence, record_weights=record_weights)
+        losses = be.to_numpy(out.losses).astype(np.float64).T
+        conv = be.to_numpy(out.converged_epoch).astype(np.int64)
+        div = be.to_numpy(out.diverged_epoch).astype(np.int64)
+    return Batch(out.W, losses, conv, div, out.history, method)
+
+
+def status_of(conv: int, div: int) -> str:
+    if div >= 0:
+        return "diverged"
+    if conv >= 0:
+        return "converged"
+    return "max_epochs"
+
+
+def run_weights(prep: Prepared, W, k: int):
+    """Weights of run ``k`` from the stacked (d, K*m) matrix, in the user's library."""
+    m = prep.Y.shape[1]
+    w = W[:, k * m : (k + 1) * m]
+    if prep.y_was_1d:
+        w = w[:, 0]
+    return to_library(w, prep)
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """The outcome of :func:`fit`: what happened, and what the theory predicted.
+
+    Attributes
+    ----------
+    weights : array
+        Final weights, shape (d,) or (d, m), in the array library of ``X``.
+    losses : numpy.ndarray
+        float64 losses for epochs 0..epochs_run (epoch 0 is ``L(w0)``).
+    status : str
+        ``"converged"``, ``"diverged"`` or ``"max_epochs"``.
+    converged_epoch, diverged_epoch : int or None
+        First epoch meeting the contract's definitions.
+    lr : float
+    backend : str
+    optimum : Optimum
+        ``w*`` and ``L*``.
+    history : array or None
+        Weights at every epoch, shape (epochs_run + 1, d[, m]), when
+        ``record_weights=True``.
+    stability : Stability
+        The spectrum analysis of ``X``.
+    predicted_epoch : int or None
+        Converged epoch predicted in closed form for this ``lr``, data and ``w0``.
+    regime : str
+        Predicted regime of ``lr`` (see :meth:`Stability.regime`).
+    """
+
+    weights: Any
+    losses: np.ndarray
+    status: str
+    converged_epoch: int | None
+    diverged_epoch: int | None
+    lr: float
+    backend: str
+    optimum: Optimum
+    history: Any
+    stability: Stability
+    predicted_epoch: int | None
+    regime: str
+    epochs: int
+    rtol: float
+    dtype: str
+    method: str
+    gradient: str
+    _gap_weights: np.ndarray = field(repr=False, default=None)
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs actually run (fewer than ``epochs`` after an early stop)."""
+        return len(self.losses) - 1
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.losses[-1])
+
+    @property
+    def loss_gap(self) -> np.ndarray:
+        """``losses - L*``: the distance to the best achievable loss."""
+        return self.losses - self.optimum.loss
+
+    def predicted_losses(self, epochs: int | None = None) -> np.ndarray:
+        """Closed-form loss for epochs 0..epochs (default: the requested ``epochs``).
+
+        Examples
+        --------
+        >>> import gdcore
+        >>> X, y = gdcore.make_linear(seed=0)
+        >>> r = gdcore.fit(X, y, lr=0.1, epochs=20)
+        >>> bool(abs(r.predicted_losses()[20] - r.losses[20]) < 1e-9)
+        True
+        """
+        e = self.epochs if epochs is None else int(epochs)
+        gaps = _analysis.predicted_gaps(self.stability.eigenvalues, self._gap_weights, self.lr, e)
+        return self.optimum.loss + gaps
+
+    def to_dict(self) -> dict:
+        """Plain-Python summary (JSON-ready); weights as nested lists."""
+        return {
+            "lr": self.lr,
+            "backend": self.backend,
+            "gradient": self.gradient,
+            "method": self.method,
+            "dtype": self.dtype,
+            "status": self.status,
+            "regime": self.regime,
+            "converged_epoch": self.converged_epoch,
+            "predicted_epoch": self.predicted_epoch,
+            "diverged_epoch": self.diverged_epoch,
+            "epochs": self.epochs,
+            "epochs_run": self.epochs_run,
+            "rtol": self.rtol,
+            "final_loss": _json_float(self.final_loss),
+            "optimal_loss": self.optimum.loss,
+            "weights": np.asarray(_host(self.weights)).tolist(),
+            "optimal_weights": np.asarray(_host(self.optimum.weights)).tolist(),
+            "losses": [_json_float(v) for v in self.losses],
+            "stability": self.stability.to_dict(),
+        }
+
+
+def _json_float(v: float):
+    return float(v) if math.isfinite(v) else None
+
+
+def _host(x):
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3, dtype=None,
+        stop_on_convergence=False, divergence_factor=1e6, record_weights=False,
+        method="direct") -> FitResult:
+    """Fit ``y ~ X @ w`` by full-batch gradient descent on the mean squared error.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d)
+        Features: a numpy/torch/jax/array-API array, pandas object or nested
+        list.  Add a column of ones yourself for a bias (``make_linear`` does).
+    y : array-like, shape (n,) or (n, m)
+        Targets.  With m outputs the loss is the per-output MSE summed over
+        outputs, so each output has the same Hessian and ``lr_crit``.
+    lr : float
+        Learning rate, > 0.
+    epochs : int, default 100
+        Gradient steps to take at most.
+    backend : {"numpy", "torch", "jax", "array-api-strict", "auto"}
+        numpy: analytic gradient; torch: autograd; jax: ``jax.grad`` with the
+        epoch loop compiled by ``jax.jit``; "auto": the library of ``X``.
+    device : {None, "cpu", "cuda", "gpu"}
+        Where torch/jax compute; ``None`` keeps the input's device.
+    w0 : array-like, optional
+        Starting weights, default zeros.  Never modified.
+    rtol : float, default 1e-3
+        Converged when ``L - L* <= rtol * (L(w0) - L*)``.
+    dtype : {None, "float32", "float64"}
+        Default: the dtype of floating ``X``, else the backend's default float.
+    stop_on_convergence : bool, default False
+        Stop at the converged epoch instead of running all ``epochs``.
+    divergence_factor : float, default 1e6
+        Diverged when the loss exceeds this times ``L(w0)``, is non-finite, or
+        rises above ``L(w0)`` (impossible below ``lr_crit``, see SPEC).
+    record_weights : bool, default False
+        Keep the weights of every epoch in ``history``.
+    method : {"direct", "gram", "auto"}, default "direct"
+        "direct" evaluates loss and gradient from ``X`` every epoch (the
+        honest picture of autograd); "gram" from ``X^T X / n`` computed once,
+        O(d^2) per epoch with the same iterates; "auto" picks "gram" when n > d.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        On bad input (non-finite values, wrong shapes, lr <= 0, ...).
+    gdcore.BackendUnavailable
+        When the backend's package is not installed.
+
+    Examples
+    --------
+    >>> import gdcore
+    >>> X, y = gdcore.make_linear(n=100, seed=0)
+    >>> r = gdcore.fit(X, y, lr=0.7, epochs=100)
+    >>> r.status, r.converged_epoch, r.regime
+    ('converged', 6, 'oscillating')
+    >>> gdcore.fit(X, y, lr=1.01).status
+    'diverged'
+    """
+    lr = check_lr(lr)
+    epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
+    prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype)
+    quad = _analysis.analyse(prep)
+    batch = execute(prep, quad, [lr], epochs=epochs, rtol=rtol,
+                    divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
+                    record_weights=record_weights, method=method)
+    conv, div = int(batch.converged_epoch[0]), int(batch.diverged_epoch[0])
+    losses = batch.losses[0]  # K=1: the loop ran exactly this run's epochs
+    history = None
+    if record_weights:
+        m = prep.Y.shape[1]
+        h = batch.history[: len(losses), :, 0:m]
+        history = to_library(h[:, :, 0] if prep.y_was_1d else h, prep)
+    stab = stability_of(quad)
+    a = _analysis._weights(quad, prep.backend.to_numpy(prep.w0).astype(np.float64))
+    w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
+    with prep.backend.context(prep.dtype):
+        w_star = to_library(prep.backend.asarray(w_star, prep.dtype, prep.device), prep)
+        weights = run_weights(prep, batch.W, 0)
+    return FitResult(
+        weights=weights,
+        losses=losses,
+        status=status_of(conv, div),
+        converged_epoch=conv if conv >= 0 else None,
+        diverged_epoch=div if div >= 0 else None,
+        lr=lr,
+        backend=prep.backend.name,
+        optimum=Optimum(w_star, quad.loss_star),
+        history=history,
+        stability=stab,
+        predicted_epoch=_analysis.predicted_converged_epoch(quad.eigenvalues, a, lr, rtol),
+        regime=stab.regime(lr),
+        epochs=epochs,
+        rtol=rtol,
+        dtype=prep.dtype,
+        method=batch.method,
+        gradient=prep.backend.gradient,
+        _gap_weights=a,
+    )
+
+
+def stability(X, *, backend="auto", device=None) -> Stability:
+    """Spectrum of the MSE Hessian ``H = (2/n) X^T X`` and what it means for the lr.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d)
+    backend, device
+        Where ``X^T X`` is computed (default: the library of ``X``).
+
+    Returns
+    -------
+    Stability
+        ``eigenvalues``, ``lambda_max``, ``lambda_min``, ``condition_number``,
+        ``lr_crit``, ``lr_opt``, ``rho(lr)``, ``regime(lr)``, ``predicted_epochs``.
+
+    Examples
+    --------
+    >>> import gdcore
+    >>> X, _ = gdcore.make_linear(n=100, seed=0)
+    >>> s = gdcore.stability(X)
+    >>> round(s.lambda_max, 3), round(s.lr_opt, 3)
+    (2.029, 0.727)
+    """
+    prep = prepare(X, None, backend=backend, device=device)
+    return stability_of(_analysis.analyse(prep, with_optimum=False))

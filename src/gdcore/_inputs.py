@@ -1,0 +1,235 @@
+"""Validation and conversion of user input, done before any work.
+
+Every rule of SPEC.md "Bad input" lives here, so each error is raised in one
+place with a message that names the argument and says what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gdcore import backends
+from gdcore._compat import array_namespace, library_of
+
+__all__ = ["Prepared", "check_epochs", "check_lr", "check_positive", "dtype_name", "prepare",
+           "to_library"]
+
+_FLOAT_NAMES = ("float32", "float64")
+
+
+class Prepared(NamedTuple):
+    """Validated inputs as arrays of the chosen backend."""
+
+    backend: Any  # BackendBase
+    X: Any  # (n, d)
+    Y: Any  # (n, m)
+    w0: Any  # (d, m)
+    y_was_1d: bool
+    dtype: str
+    device: Any
+    out_library: str  # library the results are returned in
+    out_like: Any  # the user's X when it is an array of out_library (for its device)
+
+
+def check_lr(lr, name="lr"):
+    """A learning rate must be a finite number > 0."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
+        try:
+            lr = float(lr)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a positive number such as 0.1, got {lr!r}.") from None
+    if not math.isfinite(lr) or lr <= 0:
+        raise ValueError(
+            f"{name} must be a finite number > 0 (try 0.1, or gdcore.stability(X).lr_opt); got {lr!r}."
+        )
+    return float(lr)
+
+
+def check_epochs(epochs):
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)):
+        raise TypeError(f"epochs must be an integer >= 0, got {epochs!r}.")
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}; use e.g. epochs=100.")
+    return int(epochs)
+
+
+def check_positive(value, name, *, below=None):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(v) or v <= 0 or (below is not None and v >= below):
+        rng = f"in (0, {below})" if below is not None else "> 0"
+        raise ValueError(f"{name} must be a finite number {rng}, got {value!r}.")
+    return v
+
+
+def dtype_name(dtype) -> str | None:
+    """'float32' / 'float64' from a string or any library's dtype object."""
+    if dtype is None:
+        return None
+    name = str(dtype).rsplit(".", 1)[-1]
+    if name not in _FLOAT_NAMES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}.")
+    return name
+
+
+def _as_numpy(obj, name):
+    """Lists, tuples, pandas and other non-array input as a numpy array."""
+    try:
+        arr = np.asarray(obj.to_numpy() if hasattr(obj, "to_numpy") else obj)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} could not be read as a numeric array ({exc}); pass a numpy array, "
+            "a pandas DataFrame/Series of numbers, or a nested list of equal-length rows."
+        ) from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {arr.dtype}; convert text or "
+            "categorical columns to numbers (or drop them) first."
+        )
+    return arr
+
+
+def _native_kind(arr, library) -> str:
+    """'float', 'int' (bool/integer), or raises for complex/other dtypes."""
+    if library in (None, "pandas", "numpy"):
+        return "float" if arr.dtype.kind == "f" else "int"
+    xp = array_namespace(arr)
+    if xp.isdtype(arr.dtype, "real floating"):
+        return "float"
+    if xp.isdtype(arr.dtype, ("integral", "bool")):
+        return "int"
+    raise TypeError(f"arrays must hold real numbers, got dtype {arr.dtype}.")
+
+
+def _name_of_float(arr) -> str:
+    name = str(arr.dtype).rsplit(".", 1)[-1]
+    # float16/bfloat16 are too coarse for the stability analysis: promote.
+    return name if name in _FLOAT_NAMES else "float32"
+
+
+def _check_finite(arr, name, xp, to_numpy):
+    ok = xp.isfinite(arr)
+    if bool(xp.all(ok)):
+        return
+    bad = np.argwhere(~to_numpy(ok))
+    where = f"row {bad[0][0]}" + (f", column {bad[0][1]}" if bad.shape[1] > 1 else "")
+    raise ValueError(
+        f"{name} contains {len(bad)} non-finite value(s) (NaN or inf), the first at {where}; "
+        "remove or impute them before fitting."
+    )
+
+
+def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None) -> Prepared:
+    """Check ``X``, ``y``, ``w0`` and convert them to the backend's arrays.
+
+    ``y`` may be ``None`` (for :func:`gdcore.stability`).  Raises ``TypeError``
+    or ``ValueError`` (or :class:`gdcore.BackendUnavailable`) naming the
+    argument and the fix, before any work is done.
+    """
+    libs = {}
+    for name, obj in (("X", X), ("y", y), ("w0", w0)):
+        lib = library_of(obj)
+        if lib is not None:
+            libs[name] = "numpy" if lib == "pandas" else lib
+    if len(set(libs.values())) > 1:
+        pairs = ", ".join(f"{k} is {v}" for k, v in libs.items())
+        raise TypeError(
+            f"arrays from different array libraries in one call ({pairs}); convert them all "
+            "to one library (e.g. all torch tensors) before calling gdcore."
+        )
+    x_lib = library_of(X)
+    be = backends.get(backend, x_lib)
+    dev = be.resolve_device(device)
+
+    def native(obj, name):
+        lib = library_of(obj)
+        return (_as_numpy(obj, name), None) if lib in (None, "pandas") else (obj, lib)
+
+    Xn, _ = native(X, "X")
+    if len(Xn.shape) != 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features), got shape {tuple(Xn.shape)}; "
+            "for a single feature use X.reshape(-1, 1)."
+        )
+    n, d = Xn.shape
+    if n == 0 or d == 0:
+        raise ValueError(f"X is empty (shape {tuple(Xn.shape)}); gdcore needs at least one row and one column.")
+    kind = _native_kind(Xn, x_lib)
+    dt = dtype_name(dtype) or (_name_of_float(Xn) if kind == "float" else be.default_float())
+    if dt == "float64" and x_lib == "jax" and "float64" not in str(Xn.dtype):
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            raise ValueError(
+                "dtype='float64' with jax arrays needs jax's x64 mode, which is off; enable it with "
+                "jax.config.update('jax_enable_x64', True) or pass numpy arrays (gdcore then runs "
+                "jax in float64 locally and returns numpy results)."
+            )
+
+    with be.context(dt):
+        Xb = be.asarray(Xn, dt, dev)
+        xp = be.xp
+        _check_finite(Xb, "X", xp, be.to_numpy)
+        Yb, y_1d, m = None, False, 1
+        if y is not None:
+            yn, _ = native(y, "y")
+            _native_kind(yn, library_of(yn))
+            if len(yn.shape) not in (1, 2):
+                raise ValueError(f"y must be 1-D (n,) or 2-D (n, m), got shape {tuple(yn.shape)}.")
+            if yn.shape[0] != n:
+                raise ValueError(
+                    f"y has {yn.shape[0]} rows but X has {n}; y needs one row per row of X."
+                )
+            y_1d = len(yn.shape) == 1
+            m = 1 if y_1d else yn.shape[1]
+            if m == 0:
+                raise ValueError("y has no columns; pass at least one target column.")
+            Yb = be.asarray(yn, dt, dev)
+            _check_finite(Yb, "y", xp, be.to_numpy)
+            Yb = xp.reshape(Yb, (n, m))
+        if w0 is None:
+            W0 = xp.zeros((d, m), dtype=be.dtype(dt), device=Xb.device)
+        else:
+            wn, _ = native(w0, "w0")
+            shape = tuple(wn.shape)
+            if shape not in ((d,), (d, m)) or (len(shape) == 1 and m != 1):
+                want = f"({d},)" if m == 1 else f"({d}, {m})"
+                raise ValueError(f"w0 must have shape {want} to match X and y, got {shape}.")
+            W0 = be.asarray(wn, dt, dev)
+            _check_finite(W0, "w0", xp, be.to_numpy)
+            W0 = xp.reshape(W0, (d, m))
+    out_lib = "numpy" if x_lib in (None, "pandas") else x_lib
+    return Prepared(be, Xb, Yb, W0, y_1d, dt, dev, out_lib, X if out_lib == x_lib else None)
+
+
+def to_library(x, prep: Prepared):
+    """A backend array ``x`` as an array of the user's library (the library of ``X``)."""
+    be = prep.backend
+    if prep.out_library == _backend_library(be):
+        return x
+    host = be.to_numpy(x)
+    lib = prep.out_library
+    if lib == "numpy":
+        return host
+    if lib == "torch":
+        import torch
+
+        return torch.as_tensor(host, device=prep.out_like.device)
+    if lib == "jax":
+        import jax
+
+        return jax.device_put(host, prep.out_like.device)
+    if lib == "array_api_strict":
+        import array_api_strict
+
+        return array_api_strict.asarray(host)
+    return host
+
+
+def _backend_library(be) -> str:
+    return {"array-api-strict": "array_api_strict"}.get(be.name, be.name)

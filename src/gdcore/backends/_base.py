@@ -1,0 +1,112 @@
+"""What every backend provides, and the shared eager driver."""
+
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+from typing import Any, NamedTuple
+
+from gdcore import core
+
+__all__ = ["BackendBase", "Problem", "RunOutput"]
+
+
+class Problem(NamedTuple):
+    """A batch of K runs, in one backend's arrays (built by the front end).
+
+    ``method="direct"`` evaluates the loss from ``X`` and ``Y`` every epoch;
+    ``method="gram"`` from ``G = X^T X / n``, ``W_star`` and ``loss_star``.
+    """
+
+    X: Any  # (n, d) or None on the gram path
+    Y: Any  # (n, m) or None on the gram path
+    G: Any  # (d, d) or None on the direct path
+    W_star: Any  # (d, m) or None on the direct path
+    loss_star: float
+    W0: Any  # (d, K*m)
+    lrs: Any  # (K,)
+    m: int
+    method: str
+
+
+class RunOutput(NamedTuple):
+    """What a backend's run returns: final weights (d, K*m), per-run epochs (host ints),
+    the (epochs_run + 1, K) loss rows (backend array) and the weight history or None."""
+
+    W: Any
+    converged_epoch: Any
+    diverged_epoch: Any
+    losses: Any
+    history: Any
+
+
+class BackendBase:
+    """Base class: eager epoch loop over :mod:`gdcore.core`, analytic gradients.
+
+    Subclasses set ``name``, ``xp``, implement :meth:`asarray` and
+    :meth:`resolve_device`, and override :meth:`value_and_grad` (autograd) or
+    :meth:`run` (a compiled loop).
+    """
+
+    name = "?"
+    gradient = "analytic"
+    cpu_only = True
+
+    # -- arrays ---------------------------------------------------------
+    def resolve_device(self, device):
+        """Native device for ``device`` (None/'cpu'/'cuda'/'gpu'), or a clear error."""
+        if device is None or device == "cpu":
+            return None
+        if device in ("cuda", "gpu"):
+            raise ValueError(
+                f"device={device!r} is not available on backend {self.name!r}, which runs on the "
+                "CPU only; use backend='torch' or backend='jax' for a GPU, or device='cpu'."
+            )
+        raise ValueError(f"unknown device {device!r}; use None, 'cpu', 'cuda' or 'gpu'.")
+
+    def default_float(self) -> str:
+        return "float64"
+
+    def float_dtypes(self) -> tuple[str, ...]:
+        return ("float32", "float64")
+
+    def dtype(self, name: str):
+        return getattr(self.xp, name)
+
+    def asarray(self, data, dtype: str, device):
+        """``data`` (numpy or this library's array) as this library's array."""
+        raise NotImplementedError
+
+    @staticmethod
+    def to_numpy(x):
+        import numpy as np
+
+        return np.asarray(x)
+
+    def context(self, dtype: str):
+        """Context entered around all work of one call (e.g. jax's local x64)."""
+        return contextlib.nullcontext()
+
+    # -- running ----------------------------------------------------------
+    def loss_fn(self, p: Problem):
+        """Per-run loss as a function of W, written once against the standard."""
+        if p.method == "gram":
+            return partial(core.gram_loss, p.G, p.W_star, p.loss_star, xp=self.xp)
+        return partial(core.direct_loss, p.X, p.Y, xp=self.xp)
+
+    def value_and_grad(self, p: Problem):
+        """Per-run losses and gradient at W; here the analytic gradient."""
+        if p.method == "gram":
+            return partial(core.gram_grad, p.G, p.W_star, p.loss_star, xp=self.xp)
+        return partial(core.direct_grad, p.X, p.Y, xp=self.xp)
+
+    def run(self, p: Problem, *, epochs, rtol, divergence_factor, stop_on_convergence,
+            record_weights) -> RunOutput:
+        xp = self.xp
+        state, rows, history = core.run_eager(
+            self.value_and_grad(p), p.W0, p.lrs, p.m, epochs=epochs, loss_star=p.loss_star,
+            rtol=rtol, divergence_factor=divergence_factor,
+            stop_on_convergence=stop_on_convergence, record_weights=record_weights, xp=xp,
+        )
+        hist = xp.stack(history) if record_weights else None
+        return RunOutput(state.W, state.converged_epoch, state.diverged_epoch, rows, hist)

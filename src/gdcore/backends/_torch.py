@@ -1,0 +1,70 @@
+"""torch backend: gradients by autograd, CPU or CUDA.
+
+The loss is the standard-only :func:`gdcore.core.direct_loss` (or its Gram
+form); its gradient comes from ``torch.autograd.grad``, never from the
+analytic formula, so the tests comparing backends also check autograd.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from array_api_compat import torch as xp_torch
+
+from gdcore.backends._base import BackendBase
+
+__all__ = ["BACKEND"]
+
+
+class TorchBackend(BackendBase):
+    name = "torch"
+    gradient = "autograd"
+    xp = xp_torch
+
+    def resolve_device(self, device):
+        if device is None:
+            return None
+        if isinstance(device, torch.device):
+            device = device.type
+        if device == "cpu":
+            return torch.device("cpu")
+        if device in ("cuda", "gpu"):
+            if not torch.cuda.is_available():
+                raise ValueError(
+                    f"device={device!r}: torch sees no CUDA GPU on this machine "
+                    f"(torch {torch.__version__}); use device='cpu' or install a CUDA build of torch."
+                )
+            return torch.device("cuda")
+        raise ValueError(f"unknown device {device!r}; use None, 'cpu', 'cuda' or 'gpu'.")
+
+    def default_float(self):
+        return str(torch.get_default_dtype()).removeprefix("torch.")
+
+    def dtype(self, name):
+        return getattr(torch, name)
+
+    def asarray(self, data, dtype, device):
+        dt = getattr(torch, dtype)
+        if isinstance(data, torch.Tensor):
+            t = data.detach()
+            return t.to(dtype=dt, device=device if device is not None else t.device)
+        return torch.as_tensor(np.asarray(data), dtype=dt, device=device)
+
+    @staticmethod
+    def to_numpy(x):
+        return x.detach().cpu().numpy()
+
+    def value_and_grad(self, p):
+        loss_fn = self.loss_fn(p)
+
+        def value_and_grad(W):
+            W = W.detach().requires_grad_(True)
+            with torch.enable_grad():
+                loss = loss_fn(W)
+                (grad,) = torch.autograd.grad(loss.sum(), W)
+            return loss.detach(), grad
+
+        return value_and_grad
+
+
+BACKEND = TorchBackend()

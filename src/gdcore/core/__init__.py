@@ -1,0 +1,45 @@
+"""Standard-only core of gdcore.
+
+Every function here takes the array namespace ``xp`` explicitly and calls
+nothing outside the Python array API standard, so the same code runs on
+numpy, torch, jax and ``array_api_strict``.  Nothing in this package imports
+numpy, torch or jax.
+"""
+
+from gdcore.core._loop import (
+    RunState,
+    Thresholds,
+    initial_state,
+    observe,
+    per_column,
+    run_eager,
+    safe_weights,
+    step,
+    thresholds,
+)
+from gdcore.core._mse import (
+    direct_grad,
+    direct_loss,
+    gram_grad,
+    gram_loss,
+    gram_stats,
+    residual_loss,
+)
+
+__all__ = [
+    "RunState",
+    "Thresholds",
+    "direct_grad",
+    "direct_loss",
+    "gram_grad",
+    "gram_loss",
+    "gram_stats",
+    "initial_state",
+    "observe",
+    "per_column",
+    "residual_loss",
+    "run_eager",
+    "safe_weights",
+    "step",
+    "thresholds",
+]

@@ -1,0 +1,158 @@
+"""Convergence and divergence bookkeeping as pure functions.
+
+A run of gradient descent is a state (:class:`RunState`) advanced by two pure
+functions: :func:`observe` records the loss of the current epoch and decides
+who converged or diverged, :func:`step` applies the update to the runs that
+are still going.  Both use only ``xp.where`` and element-wise arithmetic, with
+no Python branching on array values, so the eager backends call them from a
+Python loop and the jax backend calls the very same functions inside
+``lax.while_loop`` under ``jax.jit``.
+
+Definitions (see SPEC.md, "Definitions"):
+
+* converged at the first epoch ``k`` with ``L_k - L* <= rtol * (L_0 - L*)``;
+* diverged at the first epoch ``k`` whose loss is non-finite, exceeds
+  ``divergence_factor * L_0``, or has risen above its starting value ``L_0``
+  (by more than rounding).  The last rule is exact for a quadratic: for any
+  ``lr <= lr_crit`` the loss gap is a sum of non-increasing geometric terms, so
+  it can never rise; for ``lr > lr_crit`` it grows without bound, so a rise
+  proves divergence long before the loss reaches ``divergence_factor * L_0``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from gdcore._compat import device
+
+__all__ = [
+    "RunState",
+    "Thresholds",
+    "initial_state",
+    "observe",
+    "per_column",
+    "run_eager",
+    "safe_weights",
+    "step",
+    "thresholds",
+]
+
+# How far above L_0 the loss must climb before we call it a rise, in units of
+# the working dtype's eps times L_0.  Rounding of the mean of n squares is a
+# few eps; 1000 eps leaves a wide margin (float32: 1.2e-4 relative).
+_RISE_EPS = 1000.0
+
+
+class Thresholds(NamedTuple):
+    """Loss levels that decide a run's status; all runs share them."""
+
+    converged: Any  # L* + rtol * (L_0 - L*)
+    blowup: Any  # divergence_factor * L_0
+    rise: Any  # L_0 plus rounding margin
+
+
+class RunState(NamedTuple):
+    """State of K runs advanced together.
+
+    ``W`` is (d, K*m); ``alive``, ``converged_epoch`` and ``diverged_epoch``
+    are (K,).  Epochs are ``-1`` until the event happens.
+    """
+
+    W: Any
+    alive: Any
+    converged_epoch: Any
+    diverged_epoch: Any
+
+
+def thresholds(loss0, loss_star, rtol, divergence_factor, eps, xp):
+    """Per-run thresholds (K,) from the epoch-0 losses ``loss0`` (K,)."""
+    gap0 = loss0 - loss_star
+    return Thresholds(
+        converged=loss_star + rtol * gap0,
+        blowup=divergence_factor * loss0,
+        rise=loss0 + _RISE_EPS * eps * xp.abs(loss0),
+    )
+
+
+def initial_state(W0, k, xp):
+    """All K runs alive, no events yet."""
+    dev = device(W0)
+    return RunState(
+        W=W0,
+        alive=xp.ones((k,), dtype=xp.bool, device=dev),
+        converged_epoch=xp.full((k,), -1, dtype=xp.int32, device=dev),
+        diverged_epoch=xp.full((k,), -1, dtype=xp.int32, device=dev),
+    )
+
+
+def observe(state, loss, epoch, th, stop_on_convergence, xp):
+    """Record epoch ``epoch``'s per-run ``loss`` (K,); return (new state, row to store).
+
+    The stored row is ``nan`` for runs that had already stopped.
+    """
+    alive = state.alive
+    nan = xp.full_like(loss, xp.nan)
+    row = xp.where(alive, loss, nan)
+    bad = alive & (~xp.isfinite(loss) | (loss > th.blowup) | (loss > th.rise))
+    hit = alive & ~bad & (state.converged_epoch < 0) & (loss <= th.converged)
+    ep = xp.full_like(state.converged_epoch, epoch)
+    conv = xp.where(hit, ep, state.converged_epoch)
+    div = xp.where(bad, ep, state.diverged_epoch)
+    still = alive & ~bad
+    if stop_on_convergence:  # a static Python flag, never a traced value
+        still = still & ~hit
+    return RunState(state.W, still, conv, div), row
+
+
+def step(state, grad, lr_cols, m, xp):
+    """One gradient step for the runs still alive; stopped runs keep their weights.
+
+    ``lr_cols`` is (K*m,): each run's learning rate repeated over its outputs.
+    """
+    alive_cols = per_column(state.alive, m, xp)
+    W = xp.where(alive_cols, state.W - lr_cols * grad, state.W)
+    return state._replace(W=W)
+
+
+def safe_weights(state, m, xp):
+    """Weights to evaluate: stopped runs' columns replaced by zeros.
+
+    Diverged runs may hold huge values; evaluating zeros instead keeps the
+    arithmetic finite (no overflow warnings, no slow non-finite math) while
+    their recorded loss is ``nan`` anyway.
+    """
+    return xp.where(per_column(state.alive, m, xp), state.W, xp.zeros_like(state.W))
+
+
+def per_column(v, m, xp):
+    """(K,) per-run values -> (K*m,) per-column values (each repeated m times)."""
+    k = v.shape[0]
+    return xp.reshape(xp.broadcast_to(xp.reshape(v, (k, 1)), (k, m)), (k * m,))
+
+
+def run_eager(value_and_grad, W0, lrs, m, *, epochs, loss_star, rtol, divergence_factor,
+              stop_on_convergence, record_weights, xp):
+    """Run K gradient-descent runs with a Python loop over epochs (never over runs).
+
+    ``value_and_grad(W)`` returns the per-run losses (K,) and the gradient
+    (d, K*m) at ``W``; it is where backends differ (analytic, autograd).
+    Returns the final :class:`RunState`, the (epochs_run + 1, K) loss rows and,
+    when ``record_weights``, the list of weights at every epoch.
+    """
+    k = lrs.shape[0]
+    lr_cols = per_column(lrs, m, xp)
+    eps = xp.finfo(W0.dtype).eps
+    state = initial_state(W0, k, xp)
+    rows, history, th = [], [W0] if record_weights else None, None
+    for epoch in range(epochs + 1):
+        loss, grad = value_and_grad(safe_weights(state, m, xp))
+        if th is None:
+            th = thresholds(loss, loss_star, rtol, divergence_factor, eps, xp)
+        state, row = observe(state, loss, epoch, th, stop_on_convergence, xp)
+        rows.append(row)
+        if epoch == epochs or not bool(xp.any(state.alive)):
+            break
+        state = step(state, grad, lr_cols, m, xp)
+        if record_weights:
+            history.append(state.W)
+    return state, xp.stack(rows), history

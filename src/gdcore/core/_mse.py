@@ -1,0 +1,118 @@
+"""The mean squared error of a linear model, its gradient, and its Gram form.
+
+Shapes used throughout (K learning rates trained at once, m outputs):
+
+* ``X``: (n, d), ``Y``: (n, m)
+* ``W``: (d, K*m), column ``k*m + j`` is output ``j`` of run ``k``
+* per-run loss: (K,)
+
+The loss of one run is ``(1/n) * ||X @ w - Y||_F**2``: the mean squared error
+for one output, summed over outputs, so that every output is an independent
+least-squares problem with the same Hessian ``H = (2/n) X^T X`` and
+``grad = (2/n) X^T (X @ w - Y)`` exactly as in the contract.
+"""
+
+from __future__ import annotations
+
+from gdcore._compat import device
+
+__all__ = ["direct_grad", "direct_loss", "gram_grad", "gram_loss", "gram_stats", "residual_loss"]
+
+
+def _per_run(col_sums, m, xp):
+    """(K*m,) column sums -> (K,) per-run sums."""
+    k = col_sums.shape[0] // m
+    return xp.sum(xp.reshape(col_sums, (k, m)), axis=1)
+
+
+def _residual(X, Y, W, xp):
+    """``X @ W - Y`` for every run, as (n, K*m), without tiling ``Y``."""
+    n, m = Y.shape
+    P = X @ W
+    k = P.shape[1] // m
+    R = xp.reshape(P, (n, k, m)) - xp.reshape(Y, (n, 1, m))
+    return xp.reshape(R, (n, k * m))
+
+
+def direct_loss(X, Y, W, xp):
+    """Per-run MSE, shape (K,), computed from the data (one pass over ``X``)."""
+    R = _residual(X, Y, W, xp)
+    return _per_run(xp.sum(R * R, axis=0), Y.shape[1], xp) / X.shape[0]
+
+
+def direct_grad(X, Y, W, xp):
+    """Per-run loss and its analytic gradient ``(2/n) X^T (X W - Y)``."""
+    n = X.shape[0]
+    R = _residual(X, Y, W, xp)
+    loss = _per_run(xp.sum(R * R, axis=0), Y.shape[1], xp) / n
+    return loss, (2.0 / n) * (X.T @ R)
+
+
+def _error(W, W_star, xp):
+    """``W - W*`` for every run, as (d, K*m); ``W_star`` is (d, m)."""
+    d, m = W_star.shape
+    k = W.shape[1] // m
+    E = xp.reshape(W, (d, k, m)) - xp.reshape(W_star, (d, 1, m))
+    return xp.reshape(E, (d, k * m))
+
+
+def gram_loss(G, W_star, loss_star, W, xp):
+    """Per-run loss from the Gram matrix ``G = X^T X / n``: ``L* + e^T G e``.
+
+    ``e = W - W*`` is the distance to the optimum ``W*`` (d, m).  For a
+    quadratic this equals :func:`direct_loss` exactly, costs O(d^2) per column
+    instead of O(n d), and has no cancellation between large terms.
+    """
+    E = _error(W, W_star, xp)
+    return loss_star + _per_run(xp.sum(E * (G @ E), axis=0), W_star.shape[1], xp)
+
+
+def gram_grad(G, W_star, loss_star, W, xp):
+    """Per-run Gram loss and its analytic gradient ``2 G (W - W*)``."""
+    E = _error(W, W_star, xp)
+    GE = G @ E
+    return loss_star + _per_run(xp.sum(E * GE, axis=0), W_star.shape[1], xp), 2.0 * GE
+
+
+def gram_stats(X, Y, xp, *, dtype=None, chunk_rows=65536):
+    """``X^T X / n``, ``X^T Y / n`` and ``sum(Y**2) / n`` in one pass over the rows.
+
+    Rows are visited in chunks of ``chunk_rows`` and each chunk is cast to
+    ``dtype`` (the accumulation dtype, usually float64) on its own, so the
+    statistics are accurate for float32 data without ever holding a float64
+    copy of ``X``.  With ``Y=None`` only ``X^T X / n`` is computed (the other two
+    are ``None``).
+    """
+    n, d = X.shape
+    dt = X.dtype if dtype is None else dtype
+    dev = device(X)
+    G = xp.zeros((d, d), dtype=dt, device=dev)
+    b = None if Y is None else xp.zeros((d, Y.shape[1]), dtype=dt, device=dev)
+    c = None if Y is None else xp.zeros((), dtype=dt, device=dev)
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)  # the standard leaves out-of-bounds stops unspecified
+        Xc = xp.astype(X[start:stop, :], dt)
+        G = G + Xc.T @ Xc
+        if Y is not None:
+            Yc = xp.astype(Y[start:stop, :], dt)
+            b = b + Xc.T @ Yc
+            c = c + xp.sum(Yc * Yc)
+    if Y is None:
+        return G / n, None, None
+    return G / n, b / n, c / n
+
+
+def residual_loss(X, Y, W, xp, *, dtype=None, chunk_rows=65536):
+    """``(1/n) ||X W - Y||^2`` for one ``W`` of shape (d, m), accumulated in ``dtype``.
+
+    Used for the optimal loss ``L*``, where accuracy matters more than speed.
+    """
+    n = X.shape[0]
+    dt = X.dtype if dtype is None else dtype
+    Wc = xp.astype(W, dt)
+    total = xp.zeros((), dtype=dt, device=device(X))
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        R = xp.astype(X[start:stop, :], dt) @ Wc - xp.astype(Y[start:stop, :], dt)
+        total = total + xp.sum(R * R)
+    return total / n
