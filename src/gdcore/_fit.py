@@ -276,7 +276,7 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     >>> X, y = gdcore.make_linear(n=100, seed=0)
     >>> r = gdcore.fit(X, y, lr=0.7, epochs=100)
     >>> r.status, r.converged_epoch, r.regime
-    ('converged', 6, 'oscillating')
+    ('converged', 5, 'oscillating')
     >>> gdcore.fit(X, y, lr=1.01).status
     'diverged'
     """
@@ -343,7 +343,7 @@ def stability(X, *, backend="auto", device=None) -> Stability:
     >>> X, _ = gdcore.make_linear(n=100, seed=0)
     >>> s = gdcore.stability(X)
     >>> round(s.lambda_max, 3), round(s.lr_opt, 3)
-    (2.029, 0.727)
+    (2.029, 0.726)
     """
     prep = prepare(X, None, backend=backend, device=device)
     return stability_of(_analysis.analyse(prep, with_optimum=False))

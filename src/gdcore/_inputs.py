@@ -94,16 +94,21 @@ def _as_numpy(obj, name):
     return arr
 
 
-def _native_kind(arr, library) -> str:
-    """'float', 'int' (bool/integer), or raises for complex/other dtypes."""
+def _native_kind(arr, library, name) -> str:
+    """'float', 'int' (bool/integer), or raises for complex/text/other dtypes."""
     if library in (None, "pandas", "numpy"):
-        return "float" if arr.dtype.kind == "f" else "int"
-    xp = array_namespace(arr)
-    if xp.isdtype(arr.dtype, "real floating"):
-        return "float"
-    if xp.isdtype(arr.dtype, ("integral", "bool")):
-        return "int"
-    raise TypeError(f"arrays must hold real numbers, got dtype {arr.dtype}.")
+        if arr.dtype.kind in "biuf":
+            return "float" if arr.dtype.kind == "f" else "int"
+    else:
+        xp = array_namespace(arr)
+        if xp.isdtype(arr.dtype, "real floating"):
+            return "float"
+        if xp.isdtype(arr.dtype, ("integral", "bool")):
+            return "int"
+    raise TypeError(
+        f"{name} must hold real numbers, got dtype {arr.dtype}; convert text, complex or "
+        "categorical columns to real numbers (or drop them) first."
+    )
 
 
 def _name_of_float(arr) -> str:
@@ -159,7 +164,7 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None) -> Prepa
     n, d = Xn.shape
     if n == 0 or d == 0:
         raise ValueError(f"X is empty (shape {tuple(Xn.shape)}); gdcore needs at least one row and one column.")
-    kind = _native_kind(Xn, x_lib)
+    kind = _native_kind(Xn, x_lib, "X")
     dt = dtype_name(dtype) or (_name_of_float(Xn) if kind == "float" else be.default_float())
     if dt == "float64" and x_lib == "jax" and "float64" not in str(Xn.dtype):
         import jax
@@ -178,7 +183,7 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None) -> Prepa
         Yb, y_1d, m = None, False, 1
         if y is not None:
             yn, _ = native(y, "y")
-            _native_kind(yn, library_of(yn))
+            _native_kind(yn, library_of(yn), "y")
             if len(yn.shape) not in (1, 2):
                 raise ValueError(f"y must be 1-D (n,) or 2-D (n, m), got shape {tuple(yn.shape)}.")
             if yn.shape[0] != n:
