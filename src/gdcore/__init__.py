@@ -16,17 +16,23 @@ from gdcore._errors import BackendUnavailable
 from gdcore._fit import FitResult, Optimum, fit, stability
 from gdcore.backends import available as available_backends
 from gdcore.data import make_linear
+from gdcore.study import LRFinderResult, LRFinderWarning, SweepResult, lr_find, sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailable",
     "FitResult",
+    "LRFinderResult",
+    "LRFinderWarning",
     "Optimum",
     "Stability",
+    "SweepResult",
     "__version__",
     "available_backends",
     "fit",
+    "lr_find",
     "make_linear",
     "stability",
+    "sweep",
 ]

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdcore import backends
+from gdcore import backends, core
 from gdcore._compat import array_namespace, library_of
 
 __all__ = ["Prepared", "check_epochs", "check_lr", "check_positive", "dtype_name", "prepare",
@@ -32,6 +32,7 @@ class Prepared(NamedTuple):
     device: Any
     out_library: str  # library the results are returned in
     out_like: Any  # the user's X when it is an array of out_library (for its device)
+    scaling: Any = None  # (mean, scale) host float64 arrays when standardize=True
 
 
 def check_lr(lr, name="lr"):
@@ -129,7 +130,8 @@ def _check_finite(arr, name, xp, to_numpy):
     )
 
 
-def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None) -> Prepared:
+def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
+            standardize=False) -> Prepared:
     """Check ``X``, ``y``, ``w0`` and convert them to the backend's arrays.
 
     ``y`` may be ``None`` (for :func:`gdcore.stability`).  Raises ``TypeError``
@@ -180,6 +182,10 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None) -> Prepa
         Xb = be.asarray(Xn, dt, dev)
         xp = be.xp
         _check_finite(Xb, "X", xp, be.to_numpy)
+        scaling = None
+        if standardize:
+            Xb, mean, scale = core.standardize(Xb, xp)
+            scaling = (be.to_numpy(mean).astype(np.float64), be.to_numpy(scale).astype(np.float64))
         Yb, y_1d, m = None, False, 1
         if y is not None:
             yn, _ = native(y, "y")
@@ -209,7 +215,7 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None) -> Prepa
             _check_finite(W0, "w0", xp, be.to_numpy)
             W0 = xp.reshape(W0, (d, m))
     out_lib = "numpy" if x_lib in (None, "pandas") else x_lib
-    return Prepared(be, Xb, Yb, W0, y_1d, dt, dev, out_lib, X if out_lib == x_lib else None)
+    return Prepared(be, Xb, Yb, W0, y_1d, dt, dev, out_lib, X if out_lib == x_lib else None, scaling)
 
 
 def to_library(x, prep: Prepared):

@@ -25,6 +25,7 @@ from gdcore.core._mse import (
     gram_stats,
     residual_loss,
 )
+from gdcore.core._scale import standardize
 
 __all__ = [
     "RunState",
@@ -40,6 +41,7 @@ __all__ = [
     "residual_loss",
     "run_eager",
     "safe_weights",
+    "standardize",
     "step",
     "thresholds",
 ]
