@@ -116,3 +116,23 @@ def test_lr_crit_separates_convergence_from_divergence(backend, p):
     assert down.status in ("converged", "max_epochs")
     assert down.diverged_epoch is None
     assert np.all(np.diff(down.losses) <= 1e-12 * down.losses[0])
+
+
+@settings(max_examples=EXAMPLES)
+@given(p=problems(), frac=st.floats(0.05, 1.3), epochs=st.integers(0, 80))
+def test_gram_path_gives_the_direct_path_iterates(backend, p, frac, epochs):
+    X, y, dtype = p
+    lr = frac * gdcore.stability(X).lr_crit
+    direct = gdcore.fit(X, y, lr=lr, epochs=epochs, dtype=dtype, backend=backend, method="direct")
+    gram = gdcore.fit(X, y, lr=lr, epochs=epochs, dtype=dtype, backend=backend, method="gram")
+    assert (direct.method, gram.method) == ("direct", "gram")
+    rtol = default_rtol(dtype)
+    if direct.status == gram.status and direct.status != "diverged":
+        _scaled_close(gram.weights, direct.weights, rtol, "weights")
+        _scaled_close(gram.losses, direct.losses, rtol, "losses")
+    elif direct.status == gram.status:  # diverged: same epoch, same losses until the blow-up
+        assert abs(direct.diverged_epoch - gram.diverged_epoch) <= 1
+        k = min(direct.diverged_epoch, gram.diverged_epoch)
+        _scaled_close(gram.losses[:k], direct.losses[:k], rtol, "losses before divergence")
+    else:
+        assert _near_threshold(direct, rtol)

@@ -172,7 +172,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         at its converged epoch and the sweep ends when every run has stopped.
     method : {"auto", "direct", "gram"}, default "auto"
         "gram" runs the epochs on ``X^T X / n`` (O(d^2) per run and epoch),
-        which ``"auto"`` picks whenever n > d; "direct" multiplies by ``X``
+        which ``"auto"`` picks whenever n >= 4 d; "direct" multiplies by ``X``
         every epoch.  Both give the same iterates up to rounding.
 
     Returns
