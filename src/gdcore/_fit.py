@@ -18,7 +18,8 @@ from gdcore._inputs import (
     prepare,
     to_library,
 )
-from gdcore.backends._base import Problem
+from gdcore.backends._base import Problem, Update
+from gdcore.schedules import as_schedule
 
 __all__ = ["FitResult", "Optimum", "fit", "stability"]
 
@@ -66,14 +67,65 @@ def choose_method(method: str, n: int, d: int) -> str:
     return method
 
 
+class Optim(NamedTuple):
+    """Host-side description of the update rule of one call (validated)."""
+
+    betas: Any = None  # host (K,) float64 or None (plain GD)
+    nesterov: bool = False
+    lr_mult: Any = None  # host (epochs,) float64 schedule factors or None
+    batch_size: int | None = None
+    seed: int = 0
+
+    @property
+    def plain(self) -> bool:
+        """Constant-lr full-batch gradient descent: the case with closed forms."""
+        return self.betas is None and self.lr_mult is None and self.batch_size is None
+
+
+def check_momentum(momentum, nesterov) -> float | None:
+    beta = check_positive(momentum + 1.0, "momentum") - 1.0 if momentum is not None else 0.0
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(
+            f"momentum must be in [0, 1) (heavy ball is unstable for beta >= 1), got {momentum!r}; "
+            "try 0.9, or Stability.polyak() for the optimal pair."
+        )
+    if not isinstance(nesterov, bool):
+        raise TypeError(f"nesterov must be True or False, got {nesterov!r}.")
+    return beta if (beta > 0 or nesterov) else None
+
+
+def check_batch(batch_size, seed, n):
+    if batch_size is None:
+        return None, 0
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer (or None for full batch), got {batch_size!r}.")
+    if seed is None:
+        seed = 0
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    return min(int(batch_size), n), int(seed)
+
+
+def schedule_table(sched, epochs) -> np.ndarray:
+    table = sched.table(max(epochs, 1))
+    bad = ~np.isfinite(table) | (table < 0)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(
+            f"the learning-rate schedule gave lr={table[k]!r} at epoch {k}; every lr must be a "
+            "finite number >= 0."
+        )
+    return table
+
+
 def execute(prep: Prepared, quad: Quadratic, lrs, *, epochs, rtol, divergence_factor,
-            stop_on_convergence, record_weights, method) -> Batch:
+            stop_on_convergence, record_weights, method, optim: Optim = Optim()) -> Batch:
     """Run K learning rates on the prepared problem in one vectorised program."""
     be, xp = prep.backend, prep.backend.xp
     n, d = prep.X.shape
     m = prep.Y.shape[1]
     k = len(lrs)
-    method = choose_method(method, n, d)
+    method = "direct" if optim.batch_size else choose_method(method, n, d)
     with be.context(prep.dtype):
         W0 = xp.reshape(xp.broadcast_to(xp.reshape(prep.w0, (d, 1, m)), (d, k, m)), (d, k * m))
         lr_arr = be.asarray(np.asarray(lrs, dtype=np.float64), prep.dtype, prep.X.device)
@@ -83,7 +135,11 @@ def execute(prep: Prepared, quad: Quadratic, lrs, *, epochs, rtol, divergence_fa
             problem = Problem(None, None, G, W_star, quad.loss_star, W0, lr_arr, m, method)
         else:
             problem = Problem(prep.X, prep.Y, None, None, quad.loss_star, W0, lr_arr, m, method)
-        out = be.run(problem, epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
+        betas = None
+        if optim.betas is not None:
+            betas = be.asarray(np.asarray(optim.betas, dtype=np.float64), prep.dtype, prep.X.device)
+        upd = Update(betas, optim.nesterov, optim.lr_mult, optim.batch_size, optim.seed)
+        out = be.run(problem, upd, epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
                      stop_on_convergence=stop_on_convergence, record_weights=record_weights)
         losses = be.to_numpy(out.losses).astype(np.float64).T
         conv = be.to_numpy(out.converged_epoch).astype(np.int64)
@@ -155,6 +211,11 @@ class FitResult:
     method: str
     gradient: str
     scaling: Any = None
+    momentum: float = 0.0
+    nesterov: bool = False
+    schedule: Any = None
+    batch_size: int | None = None
+    noise_floor: float | None = None
     _gap_weights: np.ndarray = field(repr=False, default=None)
 
     @property
@@ -183,13 +244,25 @@ class FitResult:
         True
         """
         e = self.epochs if epochs is None else int(epochs)
-        gaps = _analysis.predicted_gaps(self.stability.eigenvalues, self._gap_weights, self.lr, e)
+        if self.batch_size is not None:
+            raise ValueError("mini-batch SGD has no closed-form loss curve; see noise_floor instead.")
+        lam = self.stability.eigenvalues
+        if self.schedule is None and self.momentum == 0.0 and not self.nesterov:
+            gaps = _analysis.predicted_gaps(lam, self._gap_weights, self.lr, e)
+        else:
+            lrs = self.schedule.table(max(e, 1)) if self.schedule is not None else np.full(max(e, 1), self.lr)
+            gaps = _analysis.simulate_gaps(lam, self._gap_weights, lrs, self.momentum, self.nesterov, e)
         return self.optimum.loss + gaps
 
     def to_dict(self) -> dict:
         """Plain-Python summary (JSON-ready); weights as nested lists."""
         return {
             "lr": self.lr,
+            "schedule": None if self.schedule is None else repr(self.schedule),
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "batch_size": self.batch_size,
+            "noise_floor": self.noise_floor,
             "backend": self.backend,
             "gradient": self.gradient,
             "method": self.method,
@@ -223,8 +296,12 @@ def _host(x):
 
 def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3, dtype=None,
         stop_on_convergence=False, divergence_factor=1e6, record_weights=False,
-        method="direct", standardize=False) -> FitResult:
-    """Fit ``y ~ X @ w`` by full-batch gradient descent on the mean squared error.
+        method="direct", standardize=False, momentum=0.0, nesterov=False, batch_size=None,
+        seed=0) -> FitResult:
+    """Fit ``y ~ X @ w`` by gradient descent on the mean squared error.
+
+    Full-batch, constant-lr gradient descent by default; heavy-ball or
+    Nesterov momentum, a learning-rate schedule and mini-batch SGD on request.
 
     Parameters
     ----------
@@ -234,8 +311,9 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     y : array-like, shape (n,) or (n, m)
         Targets.  With m outputs the loss is the per-output MSE summed over
         outputs, so each output has the same Hessian and ``lr_crit``.
-    lr : float
-        Learning rate, > 0.
+    lr : float or schedule
+        Learning rate, > 0; or a schedule from :mod:`gdcore.schedules` or any
+        callable ``epoch -> lr``.
     epochs : int, default 100
         Gradient steps to take at most.
     backend : {"numpy", "torch", "jax", "array-api-strict", "auto"}
@@ -267,6 +345,15 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         data this shrinks the Hessian's condition number and moves ``lr_crit``
         close to 1; weights then refer to the standardized columns, and
         ``result.scaling`` holds the ``(mean, scale)`` used.
+    momentum : float in [0, 1), default 0
+        Heavy-ball momentum ``beta``: ``v = beta v - lr g(w)``, ``w = w + v``.
+    nesterov : bool, default False
+        Take the gradient at the look-ahead point ``w + beta v``.
+    batch_size : int, optional
+        Mini-batch SGD: every epoch shuffles the rows (seeded) and takes one
+        step per batch of this many rows.  ``batch_size=n`` is full-batch GD.
+    seed : int, default 0
+        Seed of the shuffle; the same seed gives the same batches on every backend.
 
     Returns
     -------
@@ -289,13 +376,22 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     >>> gdcore.fit(X, y, lr=1.01).status
     'diverged'
     """
-    lr = check_lr(lr)
+    sched = as_schedule(lr)
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
+    if sched is not None:
+        table = schedule_table(sched, epochs)
+        lr, base = float(table[0]), 1.0
+    else:
+        lr = base = check_lr(lr)
+        table = None
+    beta = check_momentum(momentum, nesterov)
     prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
+    batch_size, seed = check_batch(batch_size, seed, prep.X.shape[0])
+    optim = Optim(None if beta is None else [beta], nesterov, table, batch_size, seed)
     quad = _analysis.analyse(prep)
-    batch = execute(prep, quad, [lr], epochs=epochs, rtol=rtol,
+    batch = execute(prep, quad, [base], epochs=epochs, rtol=rtol,
                     divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
-                    record_weights=record_weights, method=method)
+                    record_weights=record_weights, method=method, optim=optim)
     conv, div = int(batch.converged_epoch[0]), int(batch.diverged_epoch[0])
     losses = batch.losses[0]  # K=1: the loop ran exactly this run's epochs
     history = None
@@ -309,6 +405,8 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     with prep.backend.context(prep.dtype):
         w_star = to_library(prep.backend.asarray(w_star, prep.dtype, prep.device), prep)
         weights = run_weights(prep, batch.W, 0)
+    beta = beta or 0.0
+    predicted, regime = _predict(stab, a, lr, rtol, optim, epochs, beta)
     return FitResult(
         weights=weights,
         losses=losses,
@@ -320,16 +418,46 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         optimum=Optimum(w_star, quad.loss_star),
         history=history,
         stability=stab,
-        predicted_epoch=_analysis.predicted_converged_epoch(quad.eigenvalues, a, lr, rtol),
-        regime=stab.regime(lr),
+        predicted_epoch=predicted,
+        regime=regime,
         epochs=epochs,
         rtol=rtol,
         dtype=prep.dtype,
         method=batch.method,
         gradient=prep.backend.gradient,
         scaling=prep.scaling,
+        momentum=beta,
+        nesterov=nesterov,
+        schedule=sched,
+        batch_size=batch_size,
+        noise_floor=noise_floor(losses, quad.loss_star, status_of(conv, div)) if batch_size else None,
         _gap_weights=a,
     )
+
+
+def _predict(stab, a, lr, rtol, optim: Optim, epochs, beta):
+    """(predicted converged epoch, regime) for one run."""
+    lam = stab.eigenvalues
+    if optim.plain:
+        return _analysis.predicted_converged_epoch(lam, a, lr, rtol), stab.regime(lr)
+    if optim.batch_size is not None:  # stochastic: only the full-batch regime is predictable
+        regime = stab.regime(lr) if optim.betas is None else stab.momentum_regime(lr, beta, optim.nesterov)
+        return None, regime
+    lrs = optim.lr_mult if optim.lr_mult is not None else np.full(max(epochs, 1), lr)
+    gaps = _analysis.simulate_gaps(lam, a, lrs, beta, optim.nesterov, epochs)
+    hit = np.flatnonzero(gaps <= rtol * gaps[0]) if gaps[0] > 0 else np.array([0])
+    predicted = int(hit[0]) if hit.size else None
+    if optim.lr_mult is not None:
+        return predicted, "scheduled"
+    return predicted, stab.momentum_regime(lr, beta, optim.nesterov)
+
+
+def noise_floor(losses, loss_star, status) -> float | None:
+    """Median loss gap over the last quarter of the epochs: where SGD settles."""
+    if status == "diverged" or len(losses) < 8:
+        return None
+    tail = losses[-max(2, len(losses) // 4):] - loss_star
+    return float(np.median(tail))
 
 
 def stability(X, *, backend="auto", device=None, standardize=False) -> Stability:

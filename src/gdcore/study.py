@@ -11,7 +11,17 @@ import numpy as np
 
 from gdcore import _analysis
 from gdcore._analysis import Stability, stability_of
-from gdcore._fit import Optimum, check_run_options, execute, status_of
+from gdcore._fit import (
+    Optim,
+    Optimum,
+    _predict,
+    check_batch,
+    check_momentum,
+    check_run_options,
+    execute,
+    noise_floor,
+    status_of,
+)
 from gdcore._inputs import check_epochs, check_lr, check_positive, prepare, to_library
 from gdcore.backends._base import Problem
 
@@ -61,27 +71,51 @@ class SweepResult:
     method: str
     dtype: str
     scaling: Any = None
+    momentums: Any = None
+    nesterov: bool = False
+    grid_shape: Any = None
+    batch_size: int | None = None
+    noise_floor: Any = None
     _gap_weights: np.ndarray = field(repr=False, default=None)
 
     @property
-    def best_lr(self) -> float | None:
-        """The lr that converged in the fewest epochs (ties: the lower final loss)."""
+    def best(self) -> int | None:
+        """Index of the run that converged in the fewest epochs (ties: lower final loss)."""
         best = None
         for i, ep in enumerate(self.converged_epoch):
             if ep is None or self.status[i] != "converged":
                 continue
             key = (ep, self.final_loss[i])
             if best is None or key < best[0]:
-                best = (key, float(self.lrs[i]))
+                best = (key, i)
         return None if best is None else best[1]
 
+    @property
+    def best_lr(self) -> float | None:
+        """The lr that converged in the fewest epochs (ties: the lower final loss)."""
+        i = self.best
+        return None if i is None else float(self.lrs[i])
+
+    @property
+    def best_momentum(self) -> float | None:
+        """The momentum of the best run (2-D sweeps), else ``None``."""
+        i = self.best
+        return None if i is None or self.momentums is None else float(self.momentums[i])
+
     def predicted_losses(self) -> np.ndarray:
-        """Closed-form loss curves, (K, epochs + 1), for every lr of the sweep."""
-        lam = self.analysis.eigenvalues
+        """Closed-form loss curves, (K, epochs + 1), for every run of the sweep."""
+        if self.batch_size is not None:
+            raise ValueError("mini-batch SGD has no closed-form loss curve; see noise_floor instead.")
+        lam, a, e = self.analysis.eigenvalues, self._gap_weights, self.epochs
         with np.errstate(all="ignore"):
-            return self.optimum.loss + np.stack(
-                [_analysis.predicted_gaps(lam, self._gap_weights, lr, self.epochs) for lr in self.lrs]
-            )
+            if self.momentums is None and not self.nesterov:
+                curves = [_analysis.predicted_gaps(lam, a, lr, e) for lr in self.lrs]
+            else:
+                curves = [
+                    _analysis.simulate_gaps(lam, a, np.full(max(e, 1), lr), b, self.nesterov, e)
+                    for lr, b in zip(self.lrs, self.momentums)
+                ]
+        return self.optimum.loss + np.stack(curves)
 
     def to_dict(self) -> dict:
         """Per-lr rows plus the analysis, as plain Python (JSON-ready)."""
@@ -90,6 +124,9 @@ class SweepResult:
             fl = float(self.final_loss[i])
             rows.append({
                 "lr": float(lr),
+                "momentum": None if self.momentums is None else float(self.momentums[i]),
+                "noise_floor": None if self.noise_floor is None or not np.isfinite(self.noise_floor[i])
+                else float(self.noise_floor[i]),
                 "regime": self.regime[i],
                 "status": self.status[i],
                 "converged_epoch": self.converged_epoch[i],
@@ -104,6 +141,9 @@ class SweepResult:
             "epochs": self.epochs,
             "rtol": self.rtol,
             "best_lr": self.best_lr,
+            "best_momentum": self.best_momentum,
+            "grid_shape": None if self.grid_shape is None else list(self.grid_shape),
+            "batch_size": self.batch_size,
             "optimal_loss": self.optimum.loss,
             "stability": self.analysis.to_dict(),
             "runs": rows,
@@ -151,7 +191,8 @@ def _check_lrs(lrs) -> np.ndarray:
 
 def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3,
           dtype=None, stop_on_convergence=False, divergence_factor=1e6, method="auto",
-          standardize=False) -> SweepResult:
+          standardize=False, momentums=None, nesterov=False, batch_size=None,
+          seed=0) -> SweepResult:
     """Train every learning rate in ``lrs`` at once, in one vectorised program.
 
     The K runs are stacked as the columns of one (d, K) weight matrix (d, K*m
@@ -174,6 +215,14 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         "gram" runs the epochs on ``X^T X / n`` (O(d^2) per run and epoch),
         which ``"auto"`` picks whenever n >= 4 d; "direct" multiplies by ``X``
         every epoch.  Both give the same iterates up to rounding.
+    momentums : sequence of float in [0, 1), optional
+        A 2-D sweep: every (lr, beta) pair of ``lrs x momentums`` in the same
+        single program (heavy ball, or Nesterov with ``nesterov=True``).  The
+        result's per-run arrays are then flattened lr-major, ``grid_shape`` is
+        ``(len(lrs), len(momentums))``.
+    batch_size, seed
+        Mini-batch SGD as in :func:`gdcore.fit`: every run sees the same
+        seeded batches.  ``noise_floor`` then reports where each run settles.
 
     Returns
     -------
@@ -189,11 +238,22 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     """
     lr_arr = _check_lrs(lrs)
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
+    grid, betas = None, None
+    if momentums is not None or nesterov:
+        moms = np.atleast_1d(np.asarray([0.0] if momentums is None else momentums, dtype=np.float64))
+        if moms.ndim != 1 or moms.size == 0:
+            raise ValueError("momentums must be a non-empty 1-D sequence of values in [0, 1).")
+        for b in moms:
+            check_momentum(float(b), nesterov)
+        grid = (lr_arr.size, moms.size)
+        lr_arr, betas = np.repeat(lr_arr, moms.size), np.tile(moms, grid[0])
     prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
+    batch_size, seed = check_batch(batch_size, seed, prep.X.shape[0])
+    optim = Optim(betas, nesterov, None, batch_size, seed)
     quad = _analysis.analyse(prep)
     batch = execute(prep, quad, lr_arr, epochs=epochs, rtol=rtol,
                     divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
-                    record_weights=False, method=method)
+                    record_weights=False, method=method, optim=optim)
     k = lr_arr.size
     losses = np.full((k, epochs + 1), np.nan)
     losses[:, : batch.losses.shape[1]] = batch.losses
@@ -208,16 +268,20 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         weights = to_library(W[:, :, 0] if prep.y_was_1d else W, prep)
         w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
         w_star = to_library(be.asarray(w_star, prep.dtype, prep.device), prep)
+    status = tuple(status_of(c, v) for c, v in zip(conv, div))
+    preds = [
+        _predict(stab, a, float(lr), rtol, optim._replace(betas=None if betas is None else [b]),
+                 epochs, b)
+        for lr, b in zip(lr_arr, np.zeros(k) if betas is None else betas)
+    ]
     return SweepResult(
         lrs=lr_arr,
         losses=losses,
-        status=tuple(status_of(c, v) for c, v in zip(conv, div)),
+        status=status,
         converged_epoch=_none_if_negative(conv),
         diverged_epoch=_none_if_negative(div),
-        predicted_epochs=tuple(
-            _analysis.predicted_converged_epoch(quad.eigenvalues, a, float(lr), rtol) for lr in lr_arr
-        ),
-        regime=tuple(stab.regime(lr) for lr in lr_arr),
+        predicted_epochs=tuple(p[0] for p in preds),
+        regime=tuple(p[1] for p in preds),
         final_loss=losses[np.arange(k), last],
         weights=weights,
         analysis=stab,
@@ -228,6 +292,14 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         method=batch.method,
         dtype=prep.dtype,
         scaling=prep.scaling,
+        momentums=betas,
+        nesterov=nesterov,
+        grid_shape=grid,
+        batch_size=batch_size,
+        noise_floor=None if not batch_size else np.array(
+            [np.nan if (f := noise_floor(losses[i], quad.loss_star, status[i])) is None else f
+             for i in range(k)]
+        ),
         _gap_weights=a,
     )
 

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from gdcore import core
 
-__all__ = ["BackendBase", "Problem", "RunOutput"]
+__all__ = ["BackendBase", "Problem", "RunOutput", "Update"]
 
 
 class Problem(NamedTuple):
@@ -27,6 +27,22 @@ class Problem(NamedTuple):
     lrs: Any  # (K,)
     m: int
     method: str
+
+
+class Update(NamedTuple):
+    """How the weights move: plain GD by default.
+
+    ``betas`` (backend (K,) array) turns on heavy-ball momentum, with
+    ``nesterov`` the look-ahead variant; ``lr_mult`` (host float64, one factor
+    per epoch) is a learning-rate schedule; ``batch_size``/``seed`` make it
+    mini-batch SGD with a seeded shuffle of the rows every epoch.
+    """
+
+    betas: Any = None
+    nesterov: bool = False
+    lr_mult: Any = None
+    batch_size: int | None = None
+    seed: int | None = None
 
 
 class RunOutput(NamedTuple):
@@ -100,13 +116,36 @@ class BackendBase:
             return partial(core.gram_grad, p.G, p.W_star, p.loss_star, xp=self.xp)
         return partial(core.direct_grad, p.X, p.Y, xp=self.xp)
 
-    def run(self, p: Problem, *, epochs, rtol, divergence_factor, stop_on_convergence,
-            record_weights) -> RunOutput:
+    def index(self, host_idx, like):
+        """A host integer array as an index array next to ``like``."""
+        return self.xp.asarray(host_idx, device=like.device)
+
+    def batches(self, p: Problem, upd: Update):
+        """``batches(epoch)`` for SGD: a value_and_grad per mini-batch of a seeded shuffle."""
+        import numpy as np
+
+        n = p.X.shape[0]
+        rng = np.random.default_rng(upd.seed)
+        xp = self.xp
+
+        def per_epoch(epoch):
+            perm = rng.permutation(n)  # drawn in epoch order: the same on every backend
+            for start in range(0, n, upd.batch_size):
+                idx = self.index(perm[start : start + upd.batch_size], p.X)
+                sub = p._replace(X=xp.take(p.X, idx, axis=0), Y=xp.take(p.Y, idx, axis=0))
+                yield self.value_and_grad(sub)
+
+        return per_epoch
+
+    def run(self, p: Problem, upd: Update, *, epochs, rtol, divergence_factor,
+            stop_on_convergence, record_weights) -> RunOutput:
         xp = self.xp
         state, rows, history = core.run_eager(
-            self.value_and_grad(p), p.W0, p.lrs, p.m, epochs=epochs, loss_star=p.loss_star,
-            rtol=rtol, divergence_factor=divergence_factor,
+            self.value_and_grad(p), self.loss_fn(p), p.W0, p.lrs, p.m, epochs=epochs,
+            loss_star=p.loss_star, rtol=rtol, divergence_factor=divergence_factor,
             stop_on_convergence=stop_on_convergence, record_weights=record_weights, xp=xp,
+            betas=upd.betas, nesterov=upd.nesterov, lr_mult=upd.lr_mult,
+            batches=self.batches(p, upd) if upd.batch_size else None,
         )
         hist = xp.stack(history) if record_weights else None
         return RunOutput(state.W, state.converged_epoch, state.diverged_epoch, rows, hist)

@@ -2,9 +2,11 @@
 
 The loop is a ``lax.while_loop`` over epochs that exits as soon as every run
 has diverged (or, with ``stop_on_convergence``, converged).  Learning rates,
-``rtol``, ``divergence_factor`` and ``L*`` are traced arguments, so a new lr
-with the same shapes reuses the compiled program.  ``epochs`` is static only
-because it sets the length of the loss buffer.
+momentum, the schedule's per-epoch factors, ``rtol``, ``divergence_factor`` and
+``L*`` are traced arguments, so a new lr with the same shapes reuses the
+compiled program.  ``epochs`` is static only because it sets the length of the
+loss buffer.  Mini-batch SGD loops over epochs in Python and compiles the
+mini-batch step.
 
 float64: jax computes in float32 unless x64 is enabled.  gdcore never flips
 the global flag: a float64 run (e.g. numpy float64 input, the default) is done
@@ -48,21 +50,37 @@ def _value_and_grad(loss_fn):
     return value_and_grad
 
 
-@partial(jax.jit, static_argnames=("epochs", "m", "method", "stop_on_convergence", "record_weights"))
-def _run(A, B, W0, lrs, loss_star, rtol, divergence_factor, *, epochs, m, method,
-         stop_on_convergence, record_weights):
+def _loss_fn(A, B, loss_star, method):
+    if method == "gram":
+        return partial(core.gram_loss, A, B, loss_star, xp=jnp)
+    return partial(core.direct_loss, A, B, xp=jnp)
+
+
+@partial(jax.jit, static_argnames=("method",))
+def _vg_jit(A, B, loss_star, W, *, method):
+    """``jax.value_and_grad`` of the loss, compiled once per shape (SGD batches, lr_find)."""
+    return _value_and_grad(_loss_fn(A, B, loss_star, method))(W)
+
+
+@partial(jax.jit, static_argnames=("method",))
+def _loss_jit(A, B, loss_star, W, *, method):
+    return _loss_fn(A, B, loss_star, method)(W)
+
+
+@partial(jax.jit, static_argnames=("epochs", "m", "method", "stop_on_convergence",
+                                   "record_weights", "momentum", "nesterov", "rise_rule"))
+def _run(A, B, W0, lrs, betas, lr_mult, loss_star, rtol, divergence_factor, *, epochs, m,
+         method, stop_on_convergence, record_weights, momentum, nesterov, rise_rule):
     _TRACES["run"] += 1  # Python side effect: runs once per trace, not per call
     xp = jnp
-    if method == "gram":
-        loss_fn = partial(core.gram_loss, A, B, loss_star, xp=xp)
-    else:
-        loss_fn = partial(core.direct_loss, A, B, xp=xp)
+    loss_fn = _loss_fn(A, B, loss_star, method)
     vg = _value_and_grad(loss_fn)
     k = lrs.shape[0]
     lr_cols = core.per_column(lrs, m, xp)
+    beta_cols = core.per_column(betas, m, xp) if momentum else None
     eps = xp.finfo(W0.dtype).eps
-    loss0, _ = vg(W0)
-    th = core.thresholds(loss0, loss_star, rtol, divergence_factor, eps, xp)
+    th = core.thresholds(loss_fn(W0), loss_star, rtol, divergence_factor, eps, xp,
+                         rise_rule=rise_rule)
     rows = xp.full((epochs + 1, k), xp.nan, dtype=W0.dtype)
     hist = xp.zeros((epochs + 1 if record_weights else 1, *W0.shape), dtype=W0.dtype)
     hist = hist.at[0].set(W0)
@@ -73,16 +91,25 @@ def _run(A, B, W0, lrs, loss_star, rtol, divergence_factor, *, epochs, m, method
 
     def body(carry):
         epoch, state, rows, hist = carry
-        loss, grad = vg(core.safe_weights(state, m, xp))
+        if nesterov:
+            loss = loss_fn(core.safe_weights(state, m, xp))
+            _, grad = vg(core.gradient_point(state, m, beta_cols, True, xp))
+        else:
+            loss, grad = vg(core.safe_weights(state, m, xp))
         state, row = core.observe(state, loss, epoch, th, stop_on_convergence, xp)
         rows = rows.at[epoch].set(row)
-        stepped = core.step(state, grad, lr_cols, m, xp)
-        W = xp.where(epoch < epochs, stepped.W, state.W)
+        lr_now = lr_cols * lr_mult[xp.minimum(epoch, epochs - 1)] if epochs > 0 else lr_cols
+        stepped = core.step(state, grad, lr_now, m, xp, beta_cols)
+        last = epoch >= epochs
+        state = stepped._replace(
+            W=xp.where(last, state.W, stepped.W),
+            V=None if state.V is None else xp.where(last, state.V, stepped.V),
+        )
         if record_weights:
-            hist = hist.at[xp.minimum(epoch + 1, epochs)].set(W)
-        return epoch + 1, state._replace(W=W), rows, hist
+            hist = hist.at[xp.minimum(epoch + 1, epochs)].set(state.W)
+        return epoch + 1, state, rows, hist
 
-    state = core.initial_state(W0, k, xp)
+    state = core.initial_state(W0, k, xp, momentum=momentum)
     epoch, state, rows, hist = jax.lax.while_loop(cond, body, (0, state, rows, hist))
     return state, rows, hist, epoch
 
@@ -126,15 +153,32 @@ class JaxBackend(BackendBase):
         return jax.device_put(np.asarray(data, dtype=dtype), device)
 
     def value_and_grad(self, p):
-        return _value_and_grad(self.loss_fn(p))
+        A, B = (p.G, p.W_star) if p.method == "gram" else (p.X, p.Y)
+        return partial(_vg_jit, A, B, jnp.asarray(p.loss_star, dtype=p.W0.dtype), method=p.method)
 
-    def run(self, p, *, epochs, rtol, divergence_factor, stop_on_convergence, record_weights):
+    def loss_fn(self, p):
+        A, B = (p.G, p.W_star) if p.method == "gram" else (p.X, p.Y)
+        return partial(_loss_jit, A, B, jnp.asarray(p.loss_star, dtype=p.W0.dtype), method=p.method)
+
+    def run(self, p, upd, *, epochs, rtol, divergence_factor, stop_on_convergence,
+            record_weights):
+        if upd.batch_size:  # SGD: a Python loop over epochs, each mini-batch step compiled
+            return super().run(p, upd, epochs=epochs, rtol=rtol,
+                               divergence_factor=divergence_factor,
+                               stop_on_convergence=stop_on_convergence,
+                               record_weights=record_weights)
         A, B = (p.G, p.W_star) if p.method == "gram" else (p.X, p.Y)
         dt = p.W0.dtype
+        momentum = upd.betas is not None
+        betas = upd.betas if momentum else jnp.zeros_like(p.lrs)
+        mult = np.ones(max(epochs, 1)) if upd.lr_mult is None else np.asarray(upd.lr_mult)
         state, rows, hist, end = _run(
-            A, B, p.W0, p.lrs, jnp.asarray(p.loss_star, dtype=dt), jnp.asarray(rtol, dtype=dt),
+            A, B, p.W0, p.lrs, betas, jnp.asarray(mult[: max(epochs, 1)], dtype=dt),
+            jnp.asarray(p.loss_star, dtype=dt), jnp.asarray(rtol, dtype=dt),
             jnp.asarray(divergence_factor, dtype=dt), epochs=epochs, m=p.m, method=p.method,
             stop_on_convergence=stop_on_convergence, record_weights=record_weights,
+            momentum=momentum, nesterov=upd.nesterov,
+            rise_rule=not momentum and upd.lr_mult is None,
         )
         ran = int(end)  # epochs observed = epochs_run + 1
         return RunOutput(

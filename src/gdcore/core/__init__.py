@@ -9,6 +9,7 @@ numpy, torch or jax.
 from gdcore.core._loop import (
     RunState,
     Thresholds,
+    gradient_point,
     initial_state,
     observe,
     per_column,
@@ -34,6 +35,7 @@ __all__ = [
     "direct_loss",
     "gram_grad",
     "gram_loss",
+    "gradient_point",
     "gram_stats",
     "initial_state",
     "observe",

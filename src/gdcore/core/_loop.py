@@ -28,6 +28,7 @@ from gdcore._compat import device
 __all__ = [
     "RunState",
     "Thresholds",
+    "gradient_point",
     "initial_state",
     "observe",
     "per_column",
@@ -54,31 +55,36 @@ class Thresholds(NamedTuple):
 class RunState(NamedTuple):
     """State of K runs advanced together.
 
-    ``W`` is (d, K*m); ``alive``, ``converged_epoch`` and ``diverged_epoch``
-    are (K,).  Epochs are ``-1`` until the event happens.
+    ``W`` is (d, K*m), ``V`` the momentum buffer of the same shape (``None``
+    for plain gradient descent); ``alive``, ``converged_epoch`` and
+    ``diverged_epoch`` are (K,).  Epochs are ``-1`` until the event happens.
     """
 
     W: Any
+    V: Any
     alive: Any
     converged_epoch: Any
     diverged_epoch: Any
 
 
-def thresholds(loss0, loss_star, rtol, divergence_factor, eps, xp):
-    """Per-run thresholds (K,) from the epoch-0 losses ``loss0`` (K,)."""
+def thresholds(loss0, loss_star, rtol, divergence_factor, eps, xp, *, rise_rule=True):
+    """Per-run thresholds (K,) from the epoch-0 losses ``loss0`` (K,).
+
+    ``rise_rule`` is for plain constant-lr full-batch GD only: with momentum,
+    a schedule or mini-batches the loss may rise for a while and still
+    converge, so only non-finite losses and ``divergence_factor`` count.
+    """
     gap0 = loss0 - loss_star
-    return Thresholds(
-        converged=loss_star + rtol * gap0,
-        blowup=divergence_factor * loss0,
-        rise=loss0 + _RISE_EPS * eps * xp.abs(loss0),
-    )
+    rise = loss0 + _RISE_EPS * eps * xp.abs(loss0) if rise_rule else xp.full_like(loss0, xp.inf)
+    return Thresholds(converged=loss_star + rtol * gap0, blowup=divergence_factor * loss0, rise=rise)
 
 
-def initial_state(W0, k, xp):
-    """All K runs alive, no events yet."""
+def initial_state(W0, k, xp, *, momentum=False):
+    """All K runs alive, no events yet, zero velocity."""
     dev = device(W0)
     return RunState(
         W=W0,
+        V=xp.zeros_like(W0) if momentum else None,
         alive=xp.ones((k,), dtype=xp.bool, device=dev),
         converged_epoch=xp.full((k,), -1, dtype=xp.int32, device=dev),
         diverged_epoch=xp.full((k,), -1, dtype=xp.int32, device=dev),
@@ -101,17 +107,24 @@ def observe(state, loss, epoch, th, stop_on_convergence, xp):
     still = alive & ~bad
     if stop_on_convergence:  # a static Python flag, never a traced value
         still = still & ~hit
-    return RunState(state.W, still, conv, div), row
+    return state._replace(alive=still, converged_epoch=conv, diverged_epoch=div), row
 
 
-def step(state, grad, lr_cols, m, xp):
-    """One gradient step for the runs still alive; stopped runs keep their weights.
+def step(state, grad, lr_cols, m, xp, beta_cols=None):
+    """One update for the runs still alive; stopped runs keep their weights.
 
-    ``lr_cols`` is (K*m,): each run's learning rate repeated over its outputs.
+    Plain GD: ``W - lr * g``.  With ``beta_cols`` (heavy ball / Nesterov, the
+    gradient then taken at the look-ahead point): ``V = beta V - lr g``,
+    ``W = W + V``.  ``lr_cols``/``beta_cols`` are (K*m,): each run's value
+    repeated over its outputs.
     """
     alive_cols = per_column(state.alive, m, xp)
-    W = xp.where(alive_cols, state.W - lr_cols * grad, state.W)
-    return state._replace(W=W)
+    if beta_cols is None:
+        return state._replace(W=xp.where(alive_cols, state.W - lr_cols * grad, state.W))
+    V = beta_cols * state.V - lr_cols * grad
+    return state._replace(
+        W=xp.where(alive_cols, state.W + V, state.W), V=xp.where(alive_cols, V, state.V)
+    )
 
 
 def safe_weights(state, m, xp):
@@ -124,35 +137,63 @@ def safe_weights(state, m, xp):
     return xp.where(per_column(state.alive, m, xp), state.W, xp.zeros_like(state.W))
 
 
+def gradient_point(state, m, beta_cols, nesterov, xp):
+    """Where the gradient is taken: ``W``, or Nesterov's look-ahead ``W + beta V``."""
+    if not nesterov:
+        return safe_weights(state, m, xp)
+    P = state.W + beta_cols * state.V
+    return xp.where(per_column(state.alive, m, xp), P, xp.zeros_like(P))
+
+
 def per_column(v, m, xp):
     """(K,) per-run values -> (K*m,) per-column values (each repeated m times)."""
     k = v.shape[0]
     return xp.reshape(xp.broadcast_to(xp.reshape(v, (k, 1)), (k, m)), (k * m,))
 
 
-def run_eager(value_and_grad, W0, lrs, m, *, epochs, loss_star, rtol, divergence_factor,
-              stop_on_convergence, record_weights, xp):
-    """Run K gradient-descent runs with a Python loop over epochs (never over runs).
+def run_eager(value_and_grad, loss_fn, W0, lrs, m, *, epochs, loss_star, rtol,
+              divergence_factor, stop_on_convergence, record_weights, xp, betas=None,
+              nesterov=False, lr_mult=None, batches=None):
+    """Run K optimisation runs with a Python loop over epochs (never over runs).
 
     ``value_and_grad(W)`` returns the per-run losses (K,) and the gradient
     (d, K*m) at ``W``; it is where backends differ (analytic, autograd).
+    ``loss_fn(W)`` is the loss alone.  Optional: ``betas`` (K,) momentum
+    (heavy ball, or Nesterov with ``nesterov=True``), ``lr_mult`` (host
+    sequence, one factor per epoch: a schedule), ``batches(epoch)`` (an
+    iterable of value_and_grad functions, one per mini-batch: SGD).
+
     Returns the final :class:`RunState`, the (epochs_run + 1, K) loss rows and,
     when ``record_weights``, the list of weights at every epoch.
     """
     k = lrs.shape[0]
     lr_cols = per_column(lrs, m, xp)
+    beta_cols = None if betas is None else per_column(betas, m, xp)
+    rise_rule = betas is None and lr_mult is None and batches is None
+    separate_loss = nesterov or batches is not None
     eps = xp.finfo(W0.dtype).eps
-    state = initial_state(W0, k, xp)
+    state = initial_state(W0, k, xp, momentum=betas is not None)
     rows, history, th = [], [W0] if record_weights else None, None
     for epoch in range(epochs + 1):
-        loss, grad = value_and_grad(safe_weights(state, m, xp))
+        if separate_loss:
+            loss = loss_fn(safe_weights(state, m, xp))
+        else:
+            loss, grad = value_and_grad(safe_weights(state, m, xp))
         if th is None:
-            th = thresholds(loss, loss_star, rtol, divergence_factor, eps, xp)
+            th = thresholds(loss, loss_star, rtol, divergence_factor, eps, xp, rise_rule=rise_rule)
         state, row = observe(state, loss, epoch, th, stop_on_convergence, xp)
         rows.append(row)
         if epoch == epochs or not bool(xp.any(state.alive)):
             break
-        state = step(state, grad, lr_cols, m, xp)
+        lr_now = lr_cols if lr_mult is None else lr_cols * float(lr_mult[epoch])
+        if batches is None:
+            if nesterov:
+                _, grad = value_and_grad(gradient_point(state, m, beta_cols, nesterov, xp))
+            state = step(state, grad, lr_now, m, xp, beta_cols)
+        else:
+            for batch_value_and_grad in batches(epoch):
+                _, g = batch_value_and_grad(gradient_point(state, m, beta_cols, nesterov, xp))
+                state = step(state, g, lr_now, m, xp, beta_cols)
         if record_weights:
             history.append(state.W)
     return state, xp.stack(rows), history
