@@ -11,6 +11,7 @@ and array-api-strict, measured *and* predicted in closed form.
 ['converged', 'converged', 'diverged']
 """
 
+from gdcore import schedules
 from gdcore._analysis import Stability
 from gdcore._errors import BackendUnavailable
 from gdcore._fit import FitResult, Optimum, fit, stability
@@ -33,6 +34,7 @@ __all__ = [
     "fit",
     "lr_find",
     "make_linear",
+    "schedules",
     "stability",
     "sweep",
 ]
