@@ -1,52 +1,740 @@
-"""The ``gdcore`` command line."""
+"""The ``gdcore`` command line.
+
+``gdcore demo`` reproduces the learning-rate study (y = 3x + 2 + noise, first
+guess w = (-1, 1), lr 0.1, 0.7 and 1.01) with every figure; ``gdcore fit`` and
+``gdcore sweep`` run the same study on your own CSV file.  Bad input (a
+missing column, text or an empty cell where a number belongs, a bad option)
+ends with exit code 2 and one line on stderr that says what to fix.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import math
+import os
 import sys
+import time
+import warnings
 
 __all__ = ["main"]
 
+DEMO_LRS = (0.1, 0.7, 1.01)
+DEMO_FIRST_GUESS = (-1.0, 1.0)
+_MISSING = {"", "nan", "na", "n/a", "null", "none"}
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (no usage dump) and exit code 2."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _library_call(fn, *args, **kwargs):
+    """Call gdcore; its input errors (ValueError, TypeError, BackendUnavailable) become UsageError."""
+    from gdcore import BackendUnavailable
+
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, TypeError, BackendUnavailable) as exc:
+        raise UsageError(_one_line(exc)) from None
+
+
+def _progress(iterable, *, enabled, desc, total=None):
+    """tqdm over ``iterable`` on stderr when available and stderr is a terminal."""
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, leave=False, disable=None, file=sys.stderr)
+
+
+def _jsonable(obj):
+    """Replace non-finite floats (JSON has none) by None, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return _jsonable(obj.tolist())
+    return obj
+
+
+def _out_dir(path):
+    if path is None:
+        return None
+    import pathlib
+
+    out = pathlib.Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder {path}: {exc.strerror}; "
+                         "pass a writable --out DIR") from None
+    return out
+
+
+def _write(out, name, text, written):
+    try:
+        (out / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out / name}: {exc.strerror}") from None
+    written.append(name)
+
+
+def _plot_module():
+    try:
+        import gdcore.plot as gplot
+    except ImportError:
+        raise UsageError('figures need matplotlib and pillow: pip install "gdcore[plot]" '
+                         "(or pass --no-plots)") from None
+    return gplot
+
+
+def _save(fig, out, name, written, dpi=100):
+    try:
+        fig.savefig(out / name, dpi=dpi)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out / name}: {exc.strerror}") from None
+    written.append(name)
+
+
+def _fmt(v, spec=".6g"):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return format(v, spec)
+    return str(v)
+
+
+def _table(rows) -> str:
+    """Fixed-width table: lr, regime, status, converged/diverged epoch, predicted, final loss."""
+    head = f"{'lr':>9} {'regime':>12} {'status':>11} {'epoch':>6} {'predicted':>9} {'final loss':>12}"
+    lines = [head]
+    for r in rows:
+        ep = r["diverged_epoch"] if r["status"] == "diverged" else r["converged_epoch"]
+        lines.append(f"{r['lr']:>9.4g} {r['regime']:>12} {r['status']:>11} {_fmt(ep):>6} "
+                     f"{_fmt(r['predicted_epoch']):>9} {_fmt(r['final_loss']):>12}")
+    return "\n".join(lines)
+
+
+def _table_note(epochs, rtol):
+    return (f"(epoch: first epoch with L - L* <= {rtol:g} (L0 - L*), or the epoch a diverged run was "
+            f"stopped; predicted: closed form; {epochs} epochs at most)")
+
+
+# ---------------------------------------------------------------------------
+# reading the user's CSV
+
+
+def _parse_features(text):
+    names = [c.strip() for c in text.split(",")]
+    if not all(names):
+        raise UsageError(f"--features {text!r} has an empty name; give column names separated by "
+                         "commas, e.g. --features size,rooms")
+    return names
+
+
+def read_csv(path, target, features=None, sep=","):
+    """Read ``target`` and ``features`` columns of a CSV file as float lists.
+
+    Returns ``(X_rows, y, feature_names)``.  Raises :class:`UsageError` with a
+    one-line message naming the file, column and row on any problem.
+    """
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"file {path} not found; pass the path of a CSV file with a header row") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    with fh:
+        reader = csv.reader(fh, delimiter=sep)
+        try:
+            header = next(reader, None)
+            if header is None or not any(h.strip() for h in header):
+                raise UsageError(f"{path} is empty; it needs a header row of column names and "
+                                 "at least one row of numbers")
+            header = [h.strip() for h in header]
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            if dupes:
+                raise UsageError(f"{path} has duplicate column names ({', '.join(dupes)}); "
+                                 "rename them so every column is unique")
+            columns = ", ".join(header)
+
+            def index(name, option):
+                if name not in header:
+                    hint = "" if len(header) > 1 else f" (is the delimiter {sep!r} right? see --sep)"
+                    raise UsageError(f"column {name!r} ({option}) not found in {path}; "
+                                     f"columns are: {columns}{hint}")
+                return header.index(name)
+
+            t_idx = index(target, "--target")
+            if features is None:
+                features = [h for h in header if h != target]
+                if not features:
+                    raise UsageError(f"{path} has no column besides the target {target!r}; "
+                                     "add feature columns")
+            else:
+                if target in features:
+                    raise UsageError(f"column {target!r} is both --target and in --features; "
+                                     "a column cannot predict itself")
+                if len(set(features)) != len(features):
+                    raise UsageError(f"--features lists a column twice: {', '.join(features)}")
+            f_idx = [index(f, "--features") for f in features]
+            used = [(t_idx, target)] + list(zip(f_idx, features))
+            X, y = [], []
+            for row in reader:
+                if not row or all(not c.strip() for c in row):
+                    continue  # blank line
+                line = reader.line_num
+                if len(row) != len(header):
+                    raise UsageError(
+                        f"line {line} of {path} has {len(row)} fields but the header has "
+                        f"{len(header)}; check the delimiter (--sep) and quoting"
+                    )
+                values = []
+                for j, name in used:
+                    cell = row[j].strip()
+                    where = f"column {name!r}, row {len(y) + 1} (line {line}) of {path}"
+                    if cell.lower() in _MISSING:
+                        raise UsageError(f"missing value (NaN) in {where}; fill it in or drop "
+                                         "that row")
+                    try:
+                        v = float(cell)
+                    except ValueError:
+                        raise UsageError(
+                            f"non-numeric value {cell!r} in {where}; convert the column to numbers "
+                            "or leave it out with --features"
+                        ) from None
+                    if math.isnan(v):
+                        raise UsageError(f"missing value (NaN) in {where}; fill it in or drop "
+                                         "that row")
+                    if math.isinf(v):
+                        raise UsageError(f"infinite value {cell!r} in {where}; replace it by a "
+                                         "finite number or drop that row")
+                    values.append(v)
+                y.append(values[0])
+                X.append(values[1:])
+        except csv.Error as exc:
+            raise UsageError(f"{path} is not a readable CSV file (line {reader.line_num}: {exc})") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not a UTF-8 text file; save it as CSV (UTF-8)") from None
+    if not y:
+        raise UsageError(f"{path} has a header but no data rows; add at least one row of numbers")
+    return X, y, list(features)
+
+
+def _design(args):
+    """``(X, y, names)`` as numpy arrays from the CSV, with the bias column unless --no-bias."""
+    import numpy as np
+
+    features = _parse_features(args.features) if args.features is not None else None
+    rows, y, names = read_csv(args.csv, args.target, features, sep=args.sep)
+    X = np.asarray(rows, dtype=np.float64).reshape(len(y), len(names))
+    if not args.no_bias:
+        X = np.hstack([X, np.ones((len(y), 1))])
+        names = names + ["bias"]
+    return X, np.asarray(y, dtype=np.float64), names
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return v
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return v
+
+
+def _lr_list(text):
+    """``0.1`` or ``0.1,0.7``: one or more learning rates."""
+    values = [_positive_float(t.strip()) for t in text.split(",") if t.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} holds no learning rate; e.g. 0.1 or 0.1,0.7")
+    return values
+
+
+def parse_lrs(text):
+    """``START:STOP:NUM[:log]`` (linear unless ``:log``) or a comma list of learning rates."""
+    import numpy as np
+
+    if ":" not in text:
+        return np.asarray(_lr_list(text), dtype=np.float64)
+    parts = text.split(":")
+    scale = "lin"
+    if len(parts) == 4:
+        scale = parts.pop().strip().lower()
+        if scale not in ("log", "lin", "linear"):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: the 4th field must be 'log' (or 'lin'), got {scale!r}")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not START:STOP:NUM[:log] (e.g. 0.01:2:50:log) or a list like 0.1,0.7")
+    start, stop = _positive_float(parts[0]), _positive_float(parts[1])
+    try:
+        num = int(parts[2])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: NUM must be a whole number, got {parts[2]!r}") from None
+    if num < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: NUM must be >= 1")
+    if stop < start:
+        raise argparse.ArgumentTypeError(f"{text!r}: STOP must not be below START")
+    return np.geomspace(start, stop, num) if scale == "log" else np.linspace(start, stop, num)
+
+
+# ---------------------------------------------------------------------------
+# gdcore demo
+
 
 def _demo(args) -> int:
+    import numpy as np
+
     import gdcore
 
+    t0 = time.perf_counter()
+    out = _out_dir(args.out)
+    gplot = _plot_module() if (out is not None and not args.no_plots) else None
     X, y = gdcore.make_linear(n=100, seed=args.seed)
+    w_first = np.asarray(DEMO_FIRST_GUESS)
+    first_loss = float(np.mean((X @ w_first - y) ** 2))
     s = gdcore.stability(X)
-    print(f"data: make_linear(n=100, seed={args.seed}) -> y = 3x + 2 + uniform[0,1) noise")
-    print(f"Hessian eigenvalues {s.eigenvalues.round(4).tolist()}, "
-          f"lr_crit = {s.lr_crit:.4f}, lr_opt = {s.lr_opt:.4f}")
-    print(f"{'lr':>6} {'regime':>12} {'status':>11} {'epoch':>6} {'predicted':>9} {'final loss':>12}")
+    print(f"data: make_linear(n=100, seed={args.seed}) -> y = 3x + 2 + uniform[0,1) noise, "
+          f"X = [x, 1] (the bias column)")
+    print(f"first guess w = {tuple(DEMO_FIRST_GUESS)}: MSE = {first_loss:.4f}")
+    print(f"Hessian H = (2/n) X^T X: eigenvalues {s.eigenvalues.round(4).tolist()}; "
+          f"lr_crit = 2/lambda_max = {s.lr_crit:.4f}, lr_opt = 2/(lambda_max + lambda_min) = "
+          f"{s.lr_opt:.4f}")
+    print(f"gradient descent from the first guess, {args.epochs} epochs, backend {args.backend}:")
     runs = []
-    for lr in (0.1, 0.7, 1.01):
-        r = gdcore.fit(X, y, lr=lr, epochs=args.epochs, backend=args.backend)
-        runs.append(r.to_dict())
-        ep = r.converged_epoch if r.status != "diverged" else r.diverged_epoch
-        pred = "-" if r.predicted_epoch is None else r.predicted_epoch
-        print(f"{lr:>6} {r.regime:>12} {r.status:>11} {str(ep):>6} {str(pred):>9} {r.final_loss:>12.6g}")
-    if args.out:
-        import json
-        import pathlib
+    for lr in _progress(DEMO_LRS, enabled=args.progress, desc="fit"):
+        runs.append(_library_call(gdcore.fit, X, y, lr=lr, epochs=args.epochs, backend=args.backend,
+                                  w0=w_first, record_weights=True))
+    rows = [r.to_dict() for r in runs]
+    print(_table(rows))
+    print(_table_note(args.epochs, runs[0].rtol))
 
-        out = pathlib.Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        summary = {"data": {"n": 100, "seed": args.seed}, "stability": s.to_dict(), "runs": runs}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        print(f"wrote {out / 'summary.json'}")
+    sweep_lrs = np.geomspace(0.02, 1.2, 60)
+    sw = _library_call(gdcore.sweep, X, y, sweep_lrs, epochs=args.epochs, backend=args.backend,
+                       w0=w_first)
+    n_conv = sum(st == "converged" for st in sw.status)
+    print(f"sweep: {len(sweep_lrs)} lrs from 0.02 to 1.2 (geometric): {n_conv} converge, "
+          f"{sw.status.count('diverged')} diverge; best_lr = {sw.best_lr:.4g} "
+          f"({sw.converged_epoch[list(sw.lrs).index(sw.best_lr)]} epochs; lr_opt = {s.lr_opt:.4g})")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", gdcore.LRFinderWarning)
+        lf = _library_call(gdcore.lr_find, X, y, backend=args.backend, w0=w_first)
+    notes = [_one_line(w.message) for w in caught if issubclass(w.category, gdcore.LRFinderWarning)]
+    sug = ", ".join(f"{k} = {v:.3g} ({v / lf.lr_opt:.2g} x lr_opt)"
+                    for k, v in lf.suggestions.items() if v is not None)
+    print(f"lr_find (range test): suggestion = {lf.suggestion:.3g} ({lf.method}); {sug}; "
+          f"lr_opt = {lf.lr_opt:.4g}, lr_crit = {lf.lr_crit:.4g}")
+    for note in notes:
+        print(f"  warning: {note}")
+
+    if out is None:
+        print(f"done in {time.perf_counter() - t0:.1f} s (pass --out DIR to write the figures, "
+              "summary.json and sweep.csv)")
+        return 0
+    written = []
+    summary = {
+        "data": {"n": 100, "seed": args.seed, "model": "y = 3x + 2 + uniform[0,1) noise",
+                 "first_guess": {"weights": list(DEMO_FIRST_GUESS), "loss": first_loss}},
+        "backend": args.backend,
+        "epochs": args.epochs,
+        "stability": s.to_dict(),
+        "runs": rows,
+        "sweep": sw.to_dict(),
+        "lr_find": {**lf.to_dict(), "warnings": notes},
+    }
+    _write(out, "sweep.csv", _sweep_csv(sw), written)
+    if gplot is not None:
+        figs = _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written,
+                             progress=args.progress)
+        summary["figures"] = figs
+    summary["files"] = written + ["summary.json"]
+    _write(out, "summary.json", json.dumps(_jsonable(summary), indent=2), written)
+    print(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
+def _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written, *, progress):
+    from matplotlib.figure import Figure
+
+    names = ("w[0]: slope (weight of x)", "w[1]: bias")
+
+    def before_after():
+        fig = Figure(figsize=(5.0 * len(runs), 4.4), layout="constrained")
+        axes = fig.subplots(1, len(runs), sharey=True)
+        for ax, r in zip(axes, runs):
+            gplot.fit(X, y, r, ax=ax)
+        fig.suptitle(f"before (first guess w=(-1, 1)) and after {runs[0].epochs} epochs of "
+                     "gradient descent")
+        return fig
+
+    jobs = [
+        ("data.png", lambda: gplot.data(X, y, title="the data: y = 3x + 2 + uniform[0,1) noise")),
+        ("first_guess.png", lambda: gplot.fit(
+            X, y, w_first, title=f"first guess w=(-1, 1): MSE {first_loss:.3f}")),
+        ("fit_before_after.png", before_after),
+        ("loss_curves.png", lambda: gplot.loss_curves(runs)),
+        ("sweep.png", lambda: gplot.sweep(sw)),
+        ("trajectory.png", lambda: gplot.trajectory(X, y, runs, names=names)),
+        ("lr_find.png", lambda: gplot.lr_find(lf)),
+    ]
+    done = []
+    for name, make in _progress(jobs, enabled=progress, desc="figures"):
+        _save(make(), out, name, written)
+        done.append(name)
+    gif_epochs = min(45, max(len(r.losses) for r in runs) - 1)
+    try:
+        gplot.animate(X, y, runs, out / "animation.gif", epochs=gif_epochs, fps=6, dpi=72)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out / 'animation.gif'}: {exc.strerror}") from None
+    written.append("animation.gif")
+    done.append("animation.gif")
+    return done
+
+
+def _sweep_csv(sw) -> str:
+    import io
+
+    buf = io.StringIO()
+    cols = ["lr", "regime", "status", "converged_epoch", "predicted_epoch", "diverged_epoch",
+            "final_loss"]
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for row in sw.to_dict()["runs"]:
+        w.writerow({k: ("" if row[k] is None else row[k]) for k in cols})
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------
+# gdcore fit / gdcore sweep on a CSV
+
+
+def _describe_data(args, X, names, s):
+    bias = "" if args.no_bias else " + bias column"
+    feats = [n for n in names if n != "bias" or args.no_bias]
+    std = " (standardized)" if args.standardize else ""
+    print(f"data: {args.csv}, {X.shape[0]} rows; target {args.target!r}; features "
+          f"{', '.join(feats)}{std}{bias}")
+    print(f"Hessian H = (2/n) X^T X: lambda_max = {s.lambda_max:.4g}, lambda_min = "
+          f"{s.lambda_min:.4g} (condition number {s.condition_number:.3g}); lr_crit = "
+          f"{s.lr_crit:.4g}, lr_opt = {s.lr_opt:.4g}")
+
+
+def _fit(args) -> int:
+    import numpy as np
+
+    import gdcore
+
+    out = _out_dir(args.out)
+    gplot = _plot_module() if (out is not None and not args.no_plots) else None
+    X, y, names = _design(args)
+    s = _library_call(gdcore.stability, X, standardize=args.standardize)
+    _describe_data(args, X, names, s)
+    if args.lr:
+        lrs = [v for group in args.lr for v in group]
+    else:
+        lrs = [s.lr_opt]
+        print(f"no --lr given: using the analytic lr_opt = {s.lr_opt:.4g}")
+    record = X.shape[1] == 2
+    runs = []
+    for lr in _progress(lrs, enabled=args.progress, desc="fit"):
+        runs.append(_library_call(gdcore.fit, X, y, lr=lr, epochs=args.epochs,
+                                  backend=args.backend, rtol=args.rtol,
+                                  standardize=args.standardize, record_weights=record))
+    rows = [r.to_dict() for r in runs]
+    print(_table(rows))
+    print(_table_note(args.epochs, args.rtol))
+    for r in runs:
+        w = np.asarray(gdcore._fit._host(r.weights), dtype=np.float64)
+        ws = ", ".join(f"{n}={v:.6g}" for n, v in zip(names, w))
+        print(f"weights (lr={r.lr:.4g}, {r.status}): {ws}")
+    w_star = np.asarray(gdcore._fit._host(runs[0].optimum.weights), dtype=np.float64)
+    print("least-squares optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(names, w_star))
+          + f"; L* = {runs[0].optimum.loss:.6g}")
+    if args.standardize:
+        print("note: weights refer to the standardized columns ((x - mean) / std)")
+    if out is None:
+        return 0
+    written = []
+    summary = {
+        "data": {"path": str(args.csv), "rows": int(X.shape[0]), "target": args.target,
+                 "features": names, "bias": not args.no_bias, "standardize": args.standardize},
+        "backend": args.backend,
+        "stability": s.to_dict(),
+        "runs": [{**row, "weights_by_name": dict(zip(names, np.ravel(row["weights"]).tolist()))}
+                 for row in rows],
+    }
+    _write(out, "fit.json", json.dumps(_jsonable(summary), indent=2), written)
+    _write(out, "losses.csv", _losses_csv(runs), written)
+    if gplot is not None:
+        Xs = _standardized(X, runs[0]) if args.standardize else X
+        _save(gplot.loss_curves(runs), out, "loss_curves.png", written)
+        label = names[0] if names[0] != "bias" else "bias"
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(5.0 * len(runs), 4.4), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, len(runs), sharey=True))
+        for ax, r in zip(axes, runs):
+            gplot.fit(Xs, y, r, ax=ax, xlabel=label, ylabel=args.target)
+        _save(fig, out, "fit.png", written)
+        if record:
+            _save(gplot.trajectory(Xs, y, runs, names=(f"w[{names[0]}]", f"w[{names[1]}]")),
+                  out, "trajectory.png", written)
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def _standardized(X, result):
+    """X as the fit saw it, when it standardized the columns."""
+    if result.scaling is None:
+        return X
+    mean, scale = result.scaling
+    return (X - mean) / scale
+
+
+def _losses_csv(runs) -> str:
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["epoch"] + [f"loss_lr={r.lr:g}" for r in runs])
+    n = max(len(r.losses) for r in runs)
+    for k in range(n):
+        w.writerow([k] + [repr(float(r.losses[k])) if k < len(r.losses) else "" for r in runs])
+    return buf.getvalue()
+
+
+def _merge_sweeps(parts):
+    """One SweepResult from sweeps of consecutive chunks of lrs on the same data."""
+    import dataclasses
+
+    import numpy as np
+
+    from gdcore._compat import array_namespace
+
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    xp = array_namespace(first.weights)
+
+    def cat(name):
+        return sum((tuple(getattr(p, name)) for p in parts), ())
+
+    return dataclasses.replace(
+        first,
+        lrs=np.concatenate([p.lrs for p in parts]),
+        losses=np.vstack([p.losses for p in parts]),
+        status=cat("status"),
+        converged_epoch=cat("converged_epoch"),
+        diverged_epoch=cat("diverged_epoch"),
+        predicted_epochs=cat("predicted_epochs"),
+        regime=cat("regime"),
+        final_loss=np.concatenate([p.final_loss for p in parts]),
+        weights=xp.concat([p.weights for p in parts], axis=0),
+    )
+
+
+def _sweep(args) -> int:
+    import numpy as np
+
+    import gdcore
+
+    out = _out_dir(args.out)
+    gplot = _plot_module() if (out is not None and not args.no_plots) else None
+    X, y, names = _design(args)
+    s = _library_call(gdcore.stability, X, standardize=args.standardize)
+    _describe_data(args, X, names, s)
+    if args.lrs is not None:
+        lrs = args.lrs
+    else:
+        lrs = np.geomspace(s.lr_crit / 50, 1.2 * s.lr_crit, 60)
+        print(f"no --lrs given: 60 lrs from lr_crit/50 = {lrs[0]:.3g} to 1.2 lr_crit = "
+              f"{lrs[-1]:.3g} (geometric)")
+    # Long sweeps run in chunks of lrs so that a progress bar can move.
+    work = X.shape[0] * X.shape[1] * len(lrs) * max(args.epochs, 1)
+    n_chunks = min(len(lrs), 20) if work > 2e8 else 1
+    chunks = np.array_split(lrs, n_chunks)
+    parts = [
+        _library_call(gdcore.sweep, X, y, chunk, epochs=args.epochs, backend=args.backend,
+                      rtol=args.rtol, standardize=args.standardize)
+        for chunk in _progress(chunks, enabled=args.progress and n_chunks > 1, desc="sweep")
+    ]
+    sw = _merge_sweeps(parts)
+    d = sw.to_dict()
+    print(_table(d["runs"]))
+    print(_table_note(args.epochs, args.rtol))
+    if sw.best_lr is None:
+        print(f"best_lr: none of these lrs converged in {args.epochs} epochs "
+              f"(lr_opt = {s.lr_opt:.4g}; try more --epochs or lrs near it)")
+    else:
+        i = list(sw.lrs).index(sw.best_lr)
+        print(f"best_lr = {sw.best_lr:.4g} ({sw.converged_epoch[i]} epochs); analytic lr_opt = "
+              f"{s.lr_opt:.4g}, lr_crit = {s.lr_crit:.4g}")
+    if out is None:
+        return 0
+    written = []
+    summary = {"data": {"path": str(args.csv), "rows": int(X.shape[0]), "target": args.target,
+                        "features": names, "bias": not args.no_bias,
+                        "standardize": args.standardize}, **d}
+    _write(out, "sweep.json", json.dumps(_jsonable(summary), indent=2), written)
+    _write(out, "sweep.csv", _sweep_csv(sw), written)
+    if gplot is not None:
+        _save(gplot.sweep(sw), out, "sweep.png", written)
+        _save(gplot.loss_curves(sw), out, "loss_curves.png", written)
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# the parser
+
+
+def _add_common(p, *, out_help):
+    p.add_argument("--backend", default="numpy",
+                   help="array library that runs gradient descent: numpy (default, analytic "
+                        "gradient), torch (autograd), jax (jax.grad + jit) or array-api-strict")
+    p.add_argument("--epochs", type=_nonneg_int, default=100,
+                   help="gradient steps per run (default 100)")
+    p.add_argument("--out", metavar="DIR", default=None, help=out_help)
+    p.add_argument("--no-plots", action="store_true",
+                   help="with --out, write the JSON/CSV results but no figures")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (it is shown on stderr only when it is a terminal)")
+
+
+def _add_csv(p):
+    p.add_argument("csv", metavar="CSV", help="data file with a header row of column names")
+    p.add_argument("--target", required=True, metavar="COLUMN",
+                   help="column to predict (required)")
+    p.add_argument("--features", metavar="A,B,...", default=None,
+                   help="comma-separated feature columns (default: every column but the target; "
+                        "all must be numeric)")
+    p.add_argument("--no-bias", action="store_true",
+                   help="do not add a column of ones (the intercept) to the features")
+    p.add_argument("--standardize", action="store_true",
+                   help="centre and scale each non-constant feature to unit variance first "
+                        "(moves lr_crit near 1 on badly scaled data; weights then refer to the "
+                        "standardized features)")
+    p.add_argument("--rtol", type=_positive_float, default=1e-3,
+                   help="converged when L - L* <= RTOL (L0 - L*) (default 1e-3)")
+    p.add_argument("--sep", default=",", help="field delimiter of the CSV (default ',')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gdcore",
+        description="How the learning rate drives gradient descent on a linear least-squares "
+                    "model to converge, oscillate or diverge: measured and predicted in closed "
+                    "form.",
+        epilog="Run 'gdcore COMMAND --help' for the options of a command. Exit codes: 0 ok, "
+               "2 bad input or options (one line on stderr says what to fix).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser(
+        "demo", help="reproduce the learning-rate study (lr 0.1, 0.7, 1.01) with every figure",
+        description="Reproduce the original study: data y = 3x + 2 + uniform[0,1) noise (n=100), "
+                    "the first guess w=(-1, 1) and its loss, gradient descent from it with lr "
+                    "0.1, 0.7 and 1.01, a sweep of 60 lrs from 0.02 to 1.2, and the lr range "
+                    "test, each beside the closed-form analysis. Prints a summary; with --out "
+                    "writes data.png, first_guess.png, fit_before_after.png, loss_curves.png, "
+                    "sweep.png, trajectory.png, lr_find.png, animation.gif, summary.json and "
+                    "sweep.csv.")
+    _add_common(demo, out_help="folder for the figures, summary.json and sweep.csv "
+                               "(default: print the summary only)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data (default 0)")
+    demo.set_defaults(func=_demo)
+
+    fit = sub.add_parser(
+        "fit", help="gradient descent on your CSV at one or more learning rates",
+        description="Fit TARGET ~ FEATURES (+ bias) by full-batch gradient descent on the mean "
+                    "squared error. Prints the regime, status, converged epoch (measured and "
+                    "predicted), final loss and weights per lr; with --out writes fit.json, "
+                    "losses.csv, loss_curves.png, fit.png and (one feature + bias) "
+                    "trajectory.png.",
+        epilog="example: gdcore fit houses.csv --target price --features size --lr 0.1,0.5 "
+               "--epochs 200 --out results/")
+    _add_csv(fit)
+    fit.add_argument("--lr", type=_lr_list, action="append", metavar="LR[,LR...]",
+                     help="learning rate(s), comma-separated or repeated (default: the analytic "
+                          "lr_opt of your data)")
+    _add_common(fit, out_help="folder for fit.json, losses.csv and the figures "
+                              "(default: print the summary only)")
+    fit.set_defaults(func=_fit)
+
+    sw = sub.add_parser(
+        "sweep", help="many learning rates at once on your CSV (one vectorised run)",
+        description="Train every learning rate at once and compare epochs-to-converge and final "
+                    "loss with the closed-form prediction, lr_opt and lr_crit. With --out writes "
+                    "sweep.json, sweep.csv, sweep.png and loss_curves.png.",
+        epilog="example: gdcore sweep houses.csv --target price --standardize "
+               "--lrs 0.01:2:50:log --out results/")
+    _add_csv(sw)
+    sw.add_argument("--lrs", type=parse_lrs, metavar="START:STOP:NUM[:log]",
+                    help="learning rates: NUM from START to STOP, evenly spaced (or geometric "
+                         "with ':log'), or a comma list such as 0.1,0.5,0.9 (default: 60 "
+                         "geometric lrs from lr_crit/50 to 1.2 lr_crit)")
+    _add_common(sw, out_help="folder for sweep.json, sweep.csv and the figures "
+                             "(default: print the summary only)")
+    sw.set_defaults(func=_sweep)
+    return parser
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``gdcore`` command."""
-    parser = argparse.ArgumentParser(prog="gdcore", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="reproduce the learning-rate study (lr 0.1, 0.7, 1.01)")
-    demo.add_argument("--backend", default="numpy", help="numpy, torch, jax or array-api-strict")
-    demo.add_argument("--epochs", type=int, default=100, help="epochs per run (default 100)")
-    demo.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    demo.add_argument("--out", default=None, help="folder for summary.json (default: print only)")
-    args = parser.parse_args(argv)
-    return _demo(args)
+    """Entry point of the ``gdcore`` command; returns the exit code.
+
+    Examples
+    --------
+    >>> from gdcore.cli import main
+    >>> main(["demo", "--epochs", "20"])  # doctest: +ELLIPSIS
+    data: make_linear(n=100, seed=0) -> y = 3x + 2 + uniform[0,1) noise, X = [x, 1] (the bias column)
+    first guess w = (-1.0, 1.0): MSE = 10.0004
+    ...
+    0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except UsageError as exc:
+        print(f"gdcore: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gdcore: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `gdcore sweep ... | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
