@@ -21,9 +21,20 @@ from gdcore.study import LRFinderResult, LRFinderWarning, SweepResult, lr_find, 
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # GDRegressor needs scikit-learn: import it only when asked for.
+    if name == "GDRegressor":
+        from gdcore.estimator import GDRegressor
+
+        return GDRegressor
+    raise AttributeError(f"module 'gdcore' has no attribute {name!r}")
+
+
 __all__ = [
     "BackendUnavailable",
     "FitResult",
+    "GDRegressor",
     "LRFinderResult",
     "LRFinderWarning",
     "Optimum",
