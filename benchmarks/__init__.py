@@ -1,0 +1,17 @@
+"""gdcore's benchmark suite: ``python -m benchmarks [--quick] [--only NAME ...] [--out PATH]``.
+
+Benchmarks (one module each, see ``benchmarks/README.md``):
+
+* ``seed_fit``   -- the seed problem, one lr: the blog's torch loop vs ``gdcore.fit``
+* ``sweep_1000`` -- 1,000 learning rates: the blog's loop once per lr vs ``gdcore.sweep``
+* ``large``      -- 1,000,000 x 64: the direct path vs the memory-bandwidth floor, memory
+* ``scaling``    -- ``sweep`` time against n and against the number of lrs K
+
+Each module has ``plan(quick, repeats)`` (the tasks, one worker process each),
+``work(**task)`` (runs inside the worker) and ``report(results, quick, out_dir)``
+(the table rows).  Importing this package imports no array library.
+"""
+
+__all__ = ["BENCHMARKS"]
+
+BENCHMARKS = ("seed_fit", "sweep_1000", "large", "scaling")
