@@ -96,6 +96,13 @@ def _write(out, name, text, written):
     written.append(name)
 
 
+def _check_backend(name):
+    """Fail early (before reading or computing anything) on an unknown or missing backend."""
+    from gdcore import backends
+
+    _library_call(backends.get, name)
+
+
 def _plot_module():
     try:
         import gdcore.plot as gplot
@@ -203,8 +210,8 @@ def read_csv(path, target, features=None, sep=","):
                 line = reader.line_num
                 if len(row) != len(header):
                     raise UsageError(
-                        f"line {line} of {path} has {len(row)} fields but the header has "
-                        f"{len(header)}; check the delimiter (--sep) and quoting"
+                        f"line {line} of {path} has {len(row)} field{'s' if len(row) != 1 else ''} "
+                        f"but the header has {len(header)}; check the delimiter (--sep) and quoting"
                     )
                 values = []
                 for j, name in used:
@@ -317,6 +324,7 @@ def _demo(args) -> int:
     import gdcore
 
     t0 = time.perf_counter()
+    _check_backend(args.backend)
     out = _out_dir(args.out)
     gplot = _plot_module() if (out is not None and not args.no_plots) else None
     X, y = gdcore.make_linear(n=100, seed=args.seed)
@@ -454,6 +462,7 @@ def _fit(args) -> int:
 
     import gdcore
 
+    _check_backend(args.backend)
     out = _out_dir(args.out)
     gplot = _plot_module() if (out is not None and not args.no_plots) else None
     X, y, names = _design(args)
@@ -568,6 +577,7 @@ def _sweep(args) -> int:
 
     import gdcore
 
+    _check_backend(args.backend)
     out = _out_dir(args.out)
     gplot = _plot_module() if (out is not None and not args.no_plots) else None
     X, y, names = _design(args)

@@ -477,8 +477,8 @@ def _shade_regimes(ax, analysis, xlo, xhi):
     lam = analysis.lambda_max
     edge1 = 1.0 / lam if lam > 0 else math.inf
     crit = analysis.lr_crit
-    spans = [("monotone", xlo, min(edge1, xhi), r"lr <= 1/$\lambda_{max}$"),
-             ("oscillating", max(edge1, xlo), min(crit, xhi), r"1/$\lambda_{max}$ < lr < lr_crit"),
+    spans = [("monotone", xlo, min(edge1, xhi), "lr <= 1/λmax"),
+             ("oscillating", max(edge1, xlo), min(crit, xhi), "1/λmax < lr < lr_crit"),
              ("divergent", max(crit, xlo), xhi, "lr > lr_crit")]
     handles = []
     for regime, a, b, text in spans:
@@ -652,7 +652,12 @@ def trajectory(X, y, results, *, ax=None, dims=(0, 1), output=0, names=None, tit
     loss_star = float(np.mean((Xh @ w_star - yv) ** 2))
     gap = np.maximum(L - loss_star, 1e-300)
     ratio = float((hi[0] - lo[0]) / (hi[1] - lo[1]))
-    fig, ax = _new_axes(ax, figsize=(min(11.0, max(4.5, 5.6 * ratio)) + 0.8, 6.0))
+    to_scale = 0.25 <= ratio <= 4.0  # else equal axes would squash the picture flat
+    height = 5.0
+    width = min(10.0, max(4.0, height * ratio)) if to_scale else 8.0
+    if to_scale:
+        height = min(7.0, max(3.2, width / ratio))
+    fig, ax = _new_axes(ax, figsize=(width + 1.2, height + 1.0))
     top = float(gap.max())
     levels = np.geomspace(top * 1e-4, top, 17)
     ax.contourf(g0, g1, gap, levels=levels, norm=matplotlib.colors.LogNorm(), cmap="Blues_r",
@@ -670,12 +675,14 @@ def trajectory(X, y, results, *, ax=None, dims=(0, 1), output=0, names=None, tit
             label="optimum w*")
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
-    ax.set_aspect("equal", adjustable="box")
+    if to_scale:
+        ax.set_aspect("equal", adjustable="box")
     names = names or (f"w[{i}]", f"w[{j}]")
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.legend(loc="best", fontsize="x-small", framealpha=0.9)
-    ax.set_title(title or "gradient-descent paths on the loss contours (L - L*)")
+    scale_note = "" if to_scale else "\n(axes not to the same scale)"
+    ax.set_title(title or "gradient-descent paths on the loss contours (L - L*)" + scale_note)
     return fig
 
 
