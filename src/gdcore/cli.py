@@ -651,9 +651,9 @@ def _add_csv(p):
     p.add_argument("--no-bias", action="store_true",
                    help="do not add a column of ones (the intercept) to the features")
     p.add_argument("--standardize", action="store_true",
-                   help="centre and scale each non-constant feature to unit variance first "
-                        "(moves lr_crit near 1 on badly scaled data; weights then refer to the "
-                        "standardized features)")
+                   help="centre and scale each non-constant feature to unit variance first: "
+                        "on badly scaled data this shrinks the condition number and brings "
+                        "lr_crit to order 1 (weights then refer to the standardized features)")
     p.add_argument("--rtol", type=_positive_float, default=1e-3,
                    help="converged when L - L* <= RTOL (L0 - L*) (default 1e-3)")
     p.add_argument("--sep", default=",", help="field delimiter of the CSV (default ',')")

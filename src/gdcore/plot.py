@@ -15,7 +15,7 @@ Conventions shared by every picture:
 * the loss is shown as the gap ``L - L*`` to the least-squares optimum on a
   log scale, clipped below at a floor of a few units of rounding of the run's
   dtype (a converged run's gap is zero or even negative at rounding level);
-* the closed-form prediction is drawn dashed beside the measured curve;
+* the closed-form prediction is drawn dashed on top of the measured curve;
 * the regimes use one colour each: monotone (green), oscillating (orange),
   divergent (red);
 * a divergent run is drawn up to the epoch it was stopped at (its prediction
@@ -393,6 +393,9 @@ def fit(X, y, result_or_weights, *, w0=None, ax=None, feature=0, output=0, xlabe
 def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None):
     """Loss gap ``L - L*`` per epoch, log scale, measured (solid) and predicted (dashed).
 
+    Where measurement and prediction agree the dashed line lies on the solid
+    one; after a divergent run was stopped the prediction carries on climbing.
+
     Parameters
     ----------
     results : gdcore.FitResult, gdcore.SweepResult or a sequence of them
@@ -401,7 +404,7 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
         there are more than ten).
     ax : matplotlib.axes.Axes, optional
     predicted : bool, default True
-        Draw the closed-form curve (dashed) beside each measured one.
+        Draw the closed-form curve (dashed) on top of each measured one.
     threshold : bool, default True
         Draw the convergence level ``rtol * (L0 - L*)`` of the first run.
     title : str, optional
@@ -425,7 +428,7 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
     'log'
     """
     runs = _runs(results)
-    fig, ax = _new_axes(ax, figsize=(7.2, 4.6))
+    fig, ax = _new_axes(ax, figsize=(7.2, 4.6 if len(runs) <= 4 or len(runs) > 10 else 6.0))
     colors, cmap = _colors(runs)
     floor, top = _gap_limits(runs)
     xmax = max(r.epochs for r in runs)
@@ -437,8 +440,10 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
                 marker="o" if len(k) <= 12 else None, ms=3.5 if cmap is None else 2, label=label)
         if predicted:
             kp = np.arange(len(r.predicted))
-            ax.plot(kp, _clip_gap(r.predicted - r.loss_star, floor), color=c, lw=1.2, ls="--",
-                    alpha=0.9)
+            # thin and dark on top of the measured curve: where they agree it shows as a
+            # dashed texture along the coloured line, where a run stopped it carries on
+            ax.plot(kp, _clip_gap(r.predicted - r.loss_star, floor),
+                    color="k" if cmap is None else c, lw=0.9, ls=(0, (4, 3)), alpha=0.75, zorder=3)
         if r.converged_epoch is not None:
             ax.plot([r.converged_epoch], [max(gap[r.converged_epoch], floor)], marker="o",
                     ms=7 if cmap is None else 4, mfc="white", mec=c, mew=2 if cmap is None else 1,
@@ -457,17 +462,21 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
         handles.append(Line2D([], [], color="0.3", lw=0.8, ls=":"))
         labels.append(f"converged: gap <= rtol x gap0 = {level:.2g}")
     if predicted:
-        handles.append(Line2D([], [], color="0.3", lw=1.2, ls="--"))
-        labels.append("dashed: closed-form prediction")
+        handles.append(Line2D([], [], color="k", lw=0.9, ls=(0, (4, 3)), alpha=0.75))
+        labels.append("closed-form prediction (on top of each run)")
     handles.append(Line2D([], [], color="0.85", lw=6))
     labels.append("rounding floor")
     if cmap is not None:
         norm = matplotlib.colors.LogNorm(min(r.lr for r in runs), max(r.lr for r in runs))
         fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="lr")
-    ax.legend(handles, labels, loc="upper right", fontsize="small")
+    if len(handles) <= 7:
+        ax.legend(handles, labels, loc="upper right", fontsize="small")
+    else:  # many runs: below the axes, where it hides no curve
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
+                  fontsize="x-small", frameon=False)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss gap  L - L*  (log scale)")
-    ax.set_title(title or "loss gap per epoch: measured (solid) vs predicted (dashed)")
+    ax.set_title(title or "loss gap per epoch: measured (solid) and predicted (dashed)")
     ax.grid(alpha=0.3, which="major")
     return fig
 
