@@ -141,7 +141,8 @@ class _Run(NamedTuple):
     @property
     def floor(self) -> float:
         eps = float(np.finfo(np.float32 if self.dtype == "float32" else np.float64).eps)
-        return max(_FLOOR_ULPS * eps * abs(self.loss_star), 1e-300)
+        # rounding of L near L*, or (noise-free data, L* = 0) 1e-3 eps of the starting gap
+        return max(_FLOOR_ULPS * eps * abs(self.loss_star), 1e-3 * eps * abs(self.gap0), 1e-300)
 
     @property
     def gap0(self) -> float:
@@ -416,7 +417,8 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
     Notes
     -----
     Gaps below a floor of 16 eps(dtype) * L* are rounding noise (they can be
-    zero or negative); they are drawn at that floor, which is shaded.
+    zero or negative); they are drawn at that floor, which is shaded.  With
+    noise-free data (L* = 0) the floor is 1e-3 eps(dtype) times the starting gap.
 
     Examples
     --------
@@ -574,7 +576,13 @@ def sweep(sweep_result, *, ax=None, title=None):
                        label="final loss")
     ax2.set_yscale("log")
     ax2.set_ylabel("final loss (log scale; diverged: loss when stopped)")
-    ax2.axhline(s.optimum.loss, color="0.45", lw=0.7, ls=":")
+    positive = fl[ok & (fl > 0)]
+    if positive.size:
+        lo, hi = float(positive.min()), float(positive.max())
+        if s.optimum.loss > 1e-6 * hi:  # L* (dotted), unless it is ~0 (noise-free data)
+            ax2.axhline(s.optimum.loss, color="0.45", lw=0.7, ls=":")
+            lo = min(lo, s.optimum.loss)
+        ax2.set_ylim(lo / 1.6, hi * 1.6)
 
     handles = [h_conv, h_pred, h_max, h_div, h_loss] + [h for h, _ in marks] + [h for h, _ in shade]
     labels = ["measured converged epoch", "predicted epoch",
