@@ -29,7 +29,9 @@ settings.register_profile("nondeterministic", deadline=None,
 settings.load_profile(os.environ.get("GDCORE_HYPOTHESIS_PROFILE", "deterministic"))
 
 REQUIRE_ALL = os.environ.get("GDCORE_REQUIRE_ALL_BACKENDS") == "1"
-BACKENDS = [b.value for b in Backend]
+# dask has its own tests (tests/test_scale_out.py, on a LocalCluster); the per-backend
+# fixture covers the in-memory backends.
+BACKENDS = [b.value for b in Backend if b is not Backend.DASK]
 AUTOGRAD = ["torch", "jax"]
 
 

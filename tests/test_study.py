@@ -226,3 +226,14 @@ def test_standardizing_fixes_the_conditioning_of_the_diabetes_data():
     assert b.optimum.loss == pytest.approx(a.optimum.loss, rel=1e-9)  # same model, reparametrised
     mean, scale = b.scaling
     assert scale[-1] == 1.0 and mean[-1] == 0.0  # the bias column is kept as it is
+
+
+def test_diabetes_example_runs(capsys):
+    pytest.importorskip("sklearn")
+    import pathlib
+    import runpy
+
+    path = pathlib.Path(__file__).parents[1] / "examples" / "diabetes.py"
+    runpy.run_path(str(path), run_name="example")["main"](epochs=300)
+    out = capsys.readouterr().out
+    assert "standardized" in out and "max_epochs" in out and "converged" in out

@@ -43,9 +43,9 @@ def analyse(prep, *, with_optimum=True) -> Quadratic:
     """Spectrum (and optimum, when ``prep.Y`` is given) of the prepared problem."""
     be, xp = prep.backend, prep.backend.xp
     with be.context("float64"):
-        G, b, _ = core.gram_stats(prep.X, prep.Y if with_optimum else None, xp,
-                                  dtype=be.dtype("float64"))
-        G = be.to_numpy(G).astype(np.float64)
+        G, b, c = be.gram(prep.X, prep.Y if with_optimum else None, be.dtype("float64"))
+        if be.lazy:  # validation was folded into this pass: locate a problem only if there is one
+            _check_stats(prep, G, b, c)
         mu, V = np.linalg.eigh((G + G.T) / 2)
         mu = np.clip(mu, 0.0, None)  # G is positive semi-definite; drop rounding below 0
         n, d = prep.X.shape
@@ -53,12 +53,24 @@ def analyse(prep, *, with_optimum=True) -> Quadratic:
         positive = mu > tol
         w_star = loss_star = None
         if with_optimum and prep.Y is not None:
-            b = be.to_numpy(b).astype(np.float64)
             Vp = V[:, positive]
             w_star = Vp @ ((Vp.T @ b) / mu[positive][:, None])
-            wb = be.asarray(w_star, "float64", prep.device)
-            loss_star = float(core.residual_loss(prep.X, prep.Y, wb, xp, dtype=be.dtype("float64")))
+            if be.lazy:  # no second distributed pass: the quadratic's own form, in float64
+                loss_star = max(0.0, c - 2.0 * float(np.sum(b * w_star)) + float(np.sum(w_star * (G @ w_star))))
+            else:
+                wb = be.asarray(w_star, "float64", prep.device)
+                loss_star = float(core.residual_loss(prep.X, prep.Y, wb, xp, dtype=be.dtype("float64")))
     return Quadratic(n, 2.0 * mu, V, positive, G, w_star, loss_star)
+
+
+def _check_stats(prep, G, b, c):
+    from gdcore._inputs import _check_finite
+
+    be = prep.backend
+    if not np.all(np.isfinite(G)):
+        _check_finite(prep.X, "X", be.xp, be.to_numpy)
+    if b is not None and not (np.all(np.isfinite(b)) and np.isfinite(c)):
+        _check_finite(prep.Y, "y", be.xp, be.to_numpy)
 
 
 def _weights(quad: Quadratic, w0: np.ndarray) -> np.ndarray:
@@ -357,7 +369,7 @@ class Stability:
 
         prep = prepare(X, y, w0, backend=backend)
         quad = analyse(prep)
-        a = _weights(quad, prep.backend.to_numpy(prep.w0).astype(np.float64))
+        a = _weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
         return predicted_converged_epoch(quad.eigenvalues, a, float(lr), rtol)
 
     def to_dict(self) -> dict:

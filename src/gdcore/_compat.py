@@ -16,6 +16,7 @@ from array_api_compat import (
     device,
     is_array_api_obj,
     is_array_api_strict_namespace,
+    is_dask_array,
     is_jax_array,
     is_numpy_array,
     is_torch_array,
@@ -29,6 +30,7 @@ __all__ = [
     "is_array_api_obj",
     "is_array_api_strict_array",
     "is_array_api_strict_namespace",
+    "is_dask_array",
     "is_jax_array",
     "is_numpy_array",
     "is_torch_array",
@@ -48,7 +50,7 @@ def is_array_api_strict_array(x: object) -> bool:
 def library_of(x: object) -> str | None:
     """Name of the array library ``x`` belongs to, or ``None`` for plain data.
 
-    Returns one of ``"numpy"``, ``"torch"``, ``"jax"``, ``"array_api_strict"``,
+    Returns one of ``"numpy"``, ``"torch"``, ``"jax"``, ``"array_api_strict"``, ``"dask"``,
     ``"pandas"`` (pandas objects are numpy underneath) or ``None`` for Python
     scalars, lists and tuples.
     """
@@ -56,6 +58,8 @@ def library_of(x: object) -> str | None:
         return None
     if is_torch_array(x):
         return "torch"
+    if is_dask_array(x):
+        return "dask"
     if is_jax_array(x):
         return "jax"
     if is_array_api_strict_array(x):

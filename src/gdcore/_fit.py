@@ -23,7 +23,7 @@ from gdcore.schedules import as_schedule
 
 __all__ = ["FitResult", "Optimum", "fit", "stability"]
 
-_METHODS = ("direct", "gram", "auto")
+_METHODS = ("direct", "gram", "auto", None)
 
 
 class Optimum(NamedTuple):
@@ -119,31 +119,37 @@ def schedule_table(sched, epochs) -> np.ndarray:
 
 
 def execute(prep: Prepared, quad: Quadratic, lrs, *, epochs, rtol, divergence_factor,
-            stop_on_convergence, record_weights, method, optim: Optim = Optim()) -> Batch:
+            stop_on_convergence, record_weights, method, optim: Optim = Optim(),
+            devices=None) -> Batch:
     """Run K learning rates on the prepared problem in one vectorised program."""
-    be, xp = prep.backend, prep.backend.xp
+    be, sb = prep.backend, prep.state
+    xp = sb.xp
     n, d = prep.X.shape
     m = prep.Y.shape[1]
     k = len(lrs)
-    method = "direct" if optim.batch_size else choose_method(method, n, d)
+    method = "direct" if optim.batch_size else choose_method(method or be.default_method, n, d)
+    dev = prep.X.device if sb is be else None
+
+    def state_array(host):
+        return sb.asarray(np.asarray(host, dtype=np.float64), prep.dtype, dev)
+
     with be.context(prep.dtype):
         W0 = xp.reshape(xp.broadcast_to(xp.reshape(prep.w0, (d, 1, m)), (d, k, m)), (d, k * m))
-        lr_arr = be.asarray(np.asarray(lrs, dtype=np.float64), prep.dtype, prep.X.device)
+        lr_arr = state_array(lrs)
         if method == "gram":
-            G = be.asarray(quad.G, prep.dtype, prep.X.device)
-            W_star = be.asarray(quad.w_star, prep.dtype, prep.X.device)
-            problem = Problem(None, None, G, W_star, quad.loss_star, W0, lr_arr, m, method)
+            problem = Problem(None, None, state_array(quad.G), state_array(quad.w_star),
+                              quad.loss_star, W0, lr_arr, m, method)
         else:
             problem = Problem(prep.X, prep.Y, None, None, quad.loss_star, W0, lr_arr, m, method)
-        betas = None
-        if optim.betas is not None:
-            betas = be.asarray(np.asarray(optim.betas, dtype=np.float64), prep.dtype, prep.X.device)
+        betas = None if optim.betas is None else state_array(optim.betas)
         upd = Update(betas, optim.nesterov, optim.lr_mult, optim.batch_size, optim.seed)
+        if devices is not None:
+            problem, upd = be.distribute(problem, upd, devices)
         out = be.run(problem, upd, epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
                      stop_on_convergence=stop_on_convergence, record_weights=record_weights)
-        losses = be.to_numpy(out.losses).astype(np.float64).T
-        conv = be.to_numpy(out.converged_epoch).astype(np.int64)
-        div = be.to_numpy(out.diverged_epoch).astype(np.int64)
+        losses = sb.to_numpy(out.losses).astype(np.float64).T
+        conv = sb.to_numpy(out.converged_epoch).astype(np.int64)
+        div = sb.to_numpy(out.diverged_epoch).astype(np.int64)
     return Batch(out.W, losses, conv, div, out.history, method)
 
 
@@ -296,8 +302,8 @@ def _host(x):
 
 def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3, dtype=None,
         stop_on_convergence=False, divergence_factor=1e6, record_weights=False,
-        method="direct", standardize=False, momentum=0.0, nesterov=False, batch_size=None,
-        seed=0) -> FitResult:
+        method=None, standardize=False, momentum=0.0, nesterov=False, batch_size=None,
+        seed=0, devices=None) -> FitResult:
     """Fit ``y ~ X @ w`` by gradient descent on the mean squared error.
 
     Full-batch, constant-lr gradient descent by default; heavy-ball or
@@ -334,11 +340,12 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         rises above ``L(w0)`` (impossible below ``lr_crit``, see SPEC).
     record_weights : bool, default False
         Keep the weights of every epoch in ``history``.
-    method : {"direct", "gram", "auto"}, default "direct"
+    method : {None, "direct", "gram", "auto"}, default None
         "direct" evaluates loss and gradient from ``X`` every epoch (the
         honest picture of autograd); "gram" from ``X^T X / n`` computed once,
         O(d^2) per epoch with the same iterates; "auto" picks "gram" when
-        n >= 4 d.
+        n >= 4 d.  ``None``: "direct", except on dask where every direct epoch
+        is a distributed pass, so "auto".
     standardize : bool, default False
         Centre and scale every non-constant column of ``X`` to unit variance
         first (constant columns such as a bias are kept).  On badly conditioned
@@ -354,6 +361,10 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         step per batch of this many rows.  ``batch_size=n`` is full-batch GD.
     seed : int, default 0
         Seed of the shuffle; the same seed gives the same batches on every backend.
+    devices : int or "all", optional
+        jax only: shard the rows of ``X`` over this many jax devices (data
+        parallelism; the compiler's collectives reduce the gradient).  The
+        results equal one device's within rounding.
 
     Returns
     -------
@@ -391,7 +402,7 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     quad = _analysis.analyse(prep)
     batch = execute(prep, quad, [base], epochs=epochs, rtol=rtol,
                     divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
-                    record_weights=record_weights, method=method, optim=optim)
+                    record_weights=record_weights, method=method, optim=optim, devices=devices)
     conv, div = int(batch.converged_epoch[0]), int(batch.diverged_epoch[0])
     losses = batch.losses[0]  # K=1: the loop ran exactly this run's epochs
     history = None
@@ -400,10 +411,10 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         h = batch.history[: len(losses), :, 0:m]
         history = to_library(h[:, :, 0] if prep.y_was_1d else h, prep)
     stab = stability_of(quad)
-    a = _analysis._weights(quad, prep.backend.to_numpy(prep.w0).astype(np.float64))
+    a = _analysis._weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
     w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
     with prep.backend.context(prep.dtype):
-        w_star = to_library(prep.backend.asarray(w_star, prep.dtype, prep.device), prep)
+        w_star = to_library(prep.state.asarray(w_star, prep.dtype, prep.device), prep)
         weights = run_weights(prep, batch.W, 0)
     beta = beta or 0.0
     predicted, regime = _predict(stab, a, lr, rtol, optim, epochs, beta)

@@ -33,6 +33,7 @@ class Prepared(NamedTuple):
     out_library: str  # library the results are returned in
     out_like: Any  # the user's X when it is an array of out_library (for its device)
     scaling: Any = None  # (mean, scale) host float64 arrays when standardize=True
+    state: Any = None  # backend of the weights and run state (numpy for dask)
 
 
 def check_lr(lr, name="lr"):
@@ -185,7 +186,9 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
     with be.context(dt):
         Xb = be.asarray(Xn, dt, dev)
         xp = be.xp
-        _check_finite(Xb, "X", xp, be.to_numpy)
+        sb = be.state_backend
+        if not be.lazy:  # lazy backends check finiteness in the analysis pass
+            _check_finite(Xb, "X", xp, be.to_numpy)
         scaling = None
         if standardize:
             Xb, mean, scale = core.standardize(Xb, xp)
@@ -205,26 +208,28 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
             if m == 0:
                 raise ValueError("y has no columns; pass at least one target column.")
             Yb = be.asarray(yn, dt, dev)
-            _check_finite(Yb, "y", xp, be.to_numpy)
+            if not be.lazy:
+                _check_finite(Yb, "y", xp, be.to_numpy)
             Yb = xp.reshape(Yb, (n, m))
         if w0 is None:
-            W0 = xp.zeros((d, m), dtype=be.dtype(dt), device=Xb.device)
+            W0 = sb.xp.zeros((d, m), dtype=sb.dtype(dt), device=None if sb is not be else Xb.device)
         else:
             wn, _ = native(w0, "w0")
             shape = tuple(wn.shape)
             if shape not in ((d,), (d, m)) or (len(shape) == 1 and m != 1):
                 want = f"({d},)" if m == 1 else f"({d}, {m})"
                 raise ValueError(f"w0 must have shape {want} to match X and y, got {shape}.")
-            W0 = be.asarray(wn, dt, dev)
-            _check_finite(W0, "w0", xp, be.to_numpy)
-            W0 = xp.reshape(W0, (d, m))
-    out_lib = "numpy" if x_lib in (None, "pandas") else x_lib
-    return Prepared(be, Xb, Yb, W0, y_1d, dt, dev, out_lib, X if out_lib == x_lib else None, scaling)
+            W0 = sb.asarray(wn, dt, dev)
+            _check_finite(W0, "w0", sb.xp, sb.to_numpy)
+            W0 = sb.xp.reshape(W0, (d, m))
+    out_lib = "numpy" if x_lib in (None, "pandas", "dask") else x_lib
+    return Prepared(be, Xb, Yb, W0, y_1d, dt, dev, out_lib, X if out_lib == x_lib else None,
+                    scaling, sb)
 
 
 def to_library(x, prep: Prepared):
-    """A backend array ``x`` as an array of the user's library (the library of ``X``)."""
-    be = prep.backend
+    """A state-backend array ``x`` as an array of the user's library (the library of ``X``)."""
+    be = prep.state
     if prep.out_library == _backend_library(be):
         return x
     host = be.to_numpy(x)

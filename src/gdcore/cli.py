@@ -14,6 +14,7 @@ import csv
 import json
 import math
 import os
+import pathlib
 import sys
 import time
 import warnings
@@ -250,6 +251,20 @@ def _design(args):
     import numpy as np
 
     features = _parse_features(args.features) if args.features is not None else None
+    path = pathlib.Path(args.csv)
+    if path.is_dir() or any(ch in path.name for ch in "*?["):
+        # a folder (or glob) of CSV/Parquet files: row-chunked dask arrays, never all in memory
+        import gdcore.io
+
+        _check_backend("dask")
+        try:
+            X, y, names = gdcore.io.read(path, target=args.target, features=features,
+                                         bias=not args.no_bias, return_names=True)
+        except (FileNotFoundError, ValueError) as exc:
+            raise UsageError(_one_line(exc)) from None
+        if args.backend == "numpy":
+            args.backend = "dask"
+        return X, y, names
     rows, y, names = read_csv(args.csv, args.target, features, sep=args.sep)
     X = np.asarray(rows, dtype=np.float64).reshape(len(y), len(names))
     if not args.no_bias:
@@ -354,6 +369,16 @@ def _demo(args) -> int:
           f"{sw.status.count('diverged')} diverge; best_lr = {sw.best_lr:.4g} "
           f"({sw.converged_epoch[list(sw.lrs).index(sw.best_lr)]} epochs; lr_opt = {s.lr_opt:.4g})")
 
+    p_lr, p_beta = s.polyak()
+    mom = _library_call(gdcore.sweep, X, y, np.linspace(0.05, 3.9, 40),
+                        momentums=np.linspace(0.0, 0.95, 20), epochs=300, backend=args.backend,
+                        w0=w_first, stop_on_convergence=True)
+    n_stable = sum(st != "diverged" for st in mom.status)
+    print(f"momentum: (lr, beta) grid 40 x 20, heavy ball, 300 epochs: {n_stable} of {len(mom.status)} "
+          f"stable (theory: lr * lambda_max < 2 (1 + beta)); Polyak's pair lr = {p_lr:.4g}, "
+          f"beta = {p_beta:.3g} (contraction {s.momentum_rho(p_lr, p_beta):.3g} per epoch vs "
+          f"{s.rho(s.lr_opt):.3g} for plain GD at lr_opt)")
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", gdcore.LRFinderWarning)
         lf = _library_call(gdcore.lr_find, X, y, backend=args.backend, w0=w_first)
@@ -379,11 +404,12 @@ def _demo(args) -> int:
         "runs": rows,
         "sweep": sw.to_dict(),
         "lr_find": {**lf.to_dict(), "warnings": notes},
+        "momentum": {"polyak": {"lr": p_lr, "beta": p_beta}, "grid": mom.to_dict()},
     }
     _write(out, "sweep.csv", _sweep_csv(sw), written)
     if gplot is not None:
         figs = _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written,
-                             progress=args.progress)
+                             progress=args.progress, momentum=mom)
         summary["figures"] = figs
     summary["files"] = written + ["summary.json"]
     _write(out, "summary.json", json.dumps(_jsonable(summary), indent=2), written)
@@ -391,7 +417,8 @@ def _demo(args) -> int:
     return 0
 
 
-def _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written, *, progress):
+def _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written, *, progress,
+                  momentum):
     from matplotlib.figure import Figure
 
     names = ("w[0]: slope (weight of x)", "w[1]: bias")
@@ -414,6 +441,7 @@ def _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written, 
         ("sweep.png", lambda: gplot.sweep(sw)),
         ("trajectory.png", lambda: gplot.trajectory(X, y, runs, names=names)),
         ("lr_find.png", lambda: gplot.lr_find(lf)),
+        ("momentum.png", lambda: gplot.stability_map(momentum)),
     ]
     done = []
     for name, make in _progress(jobs, enabled=progress, desc="figures"):
@@ -504,7 +532,9 @@ def _fit(args) -> int:
     }
     _write(out, "fit.json", json.dumps(_jsonable(summary), indent=2), written)
     _write(out, "losses.csv", _losses_csv(runs), written)
-    if gplot is not None:
+    if gplot is not None and args.backend == "dask":  # only the loss curves: X stays on the cluster
+        _save(gplot.loss_curves(runs), out, "loss_curves.png", written)
+    elif gplot is not None:
         Xs = _standardized(X, runs[0]) if args.standardize else X
         _save(gplot.loss_curves(runs), out, "loss_curves.png", written)
         label = names[0] if names[0] != "bias" else "bias"
@@ -642,7 +672,9 @@ def _add_common(p, *, out_help):
 
 
 def _add_csv(p):
-    p.add_argument("csv", metavar="CSV", help="data file with a header row of column names")
+    p.add_argument("csv", metavar="CSV",
+                   help="data file with a header row of column names; or a folder (or glob) of "
+                        "CSV/Parquet files, read chunk by chunk with dask (backend dask)")
     p.add_argument("--target", required=True, metavar="COLUMN",
                    help="column to predict (required)")
     p.add_argument("--features", metavar="A,B,...", default=None,
@@ -677,7 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "0.1, 0.7 and 1.01, a sweep of 60 lrs from 0.02 to 1.2, and the lr range "
                     "test, each beside the closed-form analysis. Prints a summary; with --out "
                     "writes data.png, first_guess.png, fit_before_after.png, loss_curves.png, "
-                    "sweep.png, trajectory.png, lr_find.png, animation.gif, summary.json and "
+                    "sweep.png, trajectory.png, lr_find.png, momentum.png, animation.gif, summary.json and "
                     "sweep.csv.")
     _add_common(demo, out_help="folder for the figures, summary.json and sweep.csv "
                                "(default: print the summary only)")

@@ -41,7 +41,8 @@ except ImportError:  # pragma: no cover - exercised only without matplotlib
 from gdcore._fit import FitResult
 from gdcore.study import LRFinderResult, SweepResult
 
-__all__ = ["animate", "data", "fit", "loss_curves", "lr_find", "sweep", "trajectory"]
+__all__ = ["animate", "data", "fit", "loss_curves", "lr_find", "stability_map", "sweep",
+           "trajectory"]
 
 REGIME_COLORS = {
     "monotone": "#2a9d8f",
@@ -593,6 +594,91 @@ def sweep(sweep_result, *, ax=None, title=None):
               bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize="x-small", frameon=False)
     ax.set_title(title or f"{len(lrs)} learning rates, {s.epochs} epochs each")
     ax.grid(alpha=0.3, which="major")
+    return fig
+
+
+def stability_map(sweep_result, *, ax=None, title=None):
+    """Heat map of epochs-to-converge over (lr, momentum), with the theory drawn on top.
+
+    Needs a 2-D sweep, ``gdcore.sweep(X, y, lrs, momentums=[...])``.  The red
+    line is heavy ball's analytic stability boundary ``lr * lambda_max = 2 (1 +
+    beta)`` (runs to its right diverge), the star Polyak's optimal pair
+    ``(lr, beta)``; diverged cells are hatched, cells that ran out of epochs
+    are grey.
+
+    Parameters
+    ----------
+    sweep_result : gdcore.SweepResult
+        A sweep with ``momentums`` (``grid_shape`` is set).
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, gdcore, gdcore.plot
+    >>> X, y = gdcore.make_linear(n=50, seed=0)
+    >>> s = gdcore.sweep(X, y, np.linspace(0.1, 3.5, 12), momentums=np.linspace(0, 0.9, 7), epochs=200)
+    >>> fig = gdcore.plot.stability_map(s)
+    >>> fig.axes[0].get_xlabel()
+    'learning rate'
+    """
+    if not isinstance(sweep_result, SweepResult) or sweep_result.grid_shape is None:
+        raise TypeError(
+            "stability_map needs a 2-D sweep: gdcore.sweep(X, y, lrs, momentums=[...]); "
+            f"got {type(sweep_result).__name__} without momentums."
+        )
+    s = sweep_result
+    n_lr, n_b = s.grid_shape
+    fig, ax = _new_axes(ax, figsize=(7.6, 5.4))
+    lrs = np.asarray(s.lrs, dtype=np.float64).reshape(n_lr, n_b)[:, 0]
+    betas = np.asarray(s.momentums, dtype=np.float64).reshape(n_lr, n_b)[0]
+    conv = np.array([np.nan if e is None else e for e in s.converged_epoch], float).reshape(n_lr, n_b)
+    status = np.asarray(s.status).reshape(n_lr, n_b)
+
+    def edges(v):
+        mid = (v[1:] + v[:-1]) / 2 if v.size > 1 else np.array([])
+        first = v[0] - (mid[0] - v[0] if mid.size else 0.5)
+        last = v[-1] + (v[-1] - mid[-1] if mid.size else 0.5)
+        return np.concatenate([[first], mid, [last]])
+
+    ex, ey = edges(lrs), edges(betas)
+    cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad="0.8")
+    mesh = ax.pcolormesh(ex, ey, np.ma.masked_invalid(conv.T), cmap=cmap, shading="flat",
+                         norm=matplotlib.colors.LogNorm(vmin=max(1, np.nanmin(conv)) if np.isfinite(conv).any() else 1,
+                                                        vmax=max(2, s.epochs)))
+    fig.colorbar(mesh, ax=ax, label=f"epochs to converge (rtol={s.rtol:g})")
+    div = (status == "diverged").T.astype(float)
+    ax.contourf((ex[1:] + ex[:-1]) / 2, (ey[1:] + ey[:-1]) / 2, div, levels=[0.5, 1.5],
+                colors="none", hatches=["xx"])
+    Patch = matplotlib.patches.Patch
+    handles = [Patch(facecolor="white", edgecolor="0.3", hatch="xx", label="diverged"),
+               Patch(facecolor="0.8", label=f"ran out of epochs ({s.epochs})")]
+    lam = s.analysis.lambda_max
+    bb = np.linspace(max(ey[0], 0.0), min(ey[-1], 0.999), 200)
+    h, = ax.plot(2 * (1 + bb) / lam, bb, color="crimson", lw=2.2,
+                 label="stability boundary lr·λmax = 2(1+β)")
+    handles.append(h)
+    try:
+        p_lr, p_beta = s.analysis.polyak()
+        h = ax.plot([p_lr], [p_beta], marker="*", ms=16, color="gold", mec="black", ls="none",
+                    label=f"Polyak optimum lr={p_lr:.3g}, beta={p_beta:.3g}")[0]
+        handles.append(h)
+    except ValueError:
+        pass
+    if s.best is not None:
+        h = ax.plot([s.best_lr], [s.best_momentum], marker="o", ms=9, mfc="none", mec="red",
+                    mew=2, ls="none", label=f"best measured ({s.converged_epoch[s.best]} epochs)")[0]
+        handles.append(h)
+    ax.set_xlim(ex[0], ex[-1])
+    ax.set_ylim(ey[0], ey[-1])
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("momentum beta")
+    ax.set_title(title or ("Nesterov" if s.nesterov else "heavy-ball") + " momentum: epochs to converge")
+    ax.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.95)
     return fig
 
 

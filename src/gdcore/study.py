@@ -192,7 +192,7 @@ def _check_lrs(lrs) -> np.ndarray:
 def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3,
           dtype=None, stop_on_convergence=False, divergence_factor=1e6, method="auto",
           standardize=False, momentums=None, nesterov=False, batch_size=None,
-          seed=0) -> SweepResult:
+          seed=0, devices=None) -> SweepResult:
     """Train every learning rate in ``lrs`` at once, in one vectorised program.
 
     The K runs are stacked as the columns of one (d, K) weight matrix (d, K*m
@@ -223,6 +223,8 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     batch_size, seed
         Mini-batch SGD as in :func:`gdcore.fit`: every run sees the same
         seeded batches.  ``noise_floor`` then reports where each run settles.
+    devices : int or "all", optional
+        jax only: shard the rows of ``X`` over jax devices (see :func:`gdcore.fit`).
 
     Returns
     -------
@@ -253,21 +255,22 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     quad = _analysis.analyse(prep)
     batch = execute(prep, quad, lr_arr, epochs=epochs, rtol=rtol,
                     divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
-                    record_weights=False, method=method, optim=optim)
+                    record_weights=False, method=method, optim=optim, devices=devices)
     k = lr_arr.size
     losses = np.full((k, epochs + 1), np.nan)
     losses[:, : batch.losses.shape[1]] = batch.losses
     conv, div = batch.converged_epoch, batch.diverged_epoch
     last = np.where(div >= 0, div, np.where(stop_on_convergence & (conv >= 0), conv, epochs))
     stab = stability_of(quad)
-    a = _analysis._weights(quad, prep.backend.to_numpy(prep.w0).astype(np.float64))
-    be, xp = prep.backend, prep.backend.xp
+    a = _analysis._weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
+    be, sb = prep.backend, prep.state
+    xp = sb.xp
     d, m = prep.w0.shape
     with be.context(prep.dtype):
         W = xp.permute_dims(xp.reshape(batch.W, (d, k, m)), (1, 0, 2))
         weights = to_library(W[:, :, 0] if prep.y_was_1d else W, prep)
         w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
-        w_star = to_library(be.asarray(w_star, prep.dtype, prep.device), prep)
+        w_star = to_library(sb.asarray(w_star, prep.dtype, prep.device), prep)
     status = tuple(status_of(c, v) for c, v in zip(conv, div))
     preds = [
         _predict(stab, a, float(lr), rtol, optim._replace(betas=None if betas is None else [b]),

@@ -23,6 +23,7 @@ class Backend(str, enum.Enum):
     TORCH = "torch"
     JAX = "jax"
     ARRAY_API_STRICT = "array-api-strict"
+    DASK = "dask"
 
     @property
     def package(self) -> str:
@@ -46,6 +47,7 @@ _LIBRARY_TO_BACKEND = {
     "torch": Backend.TORCH,
     "jax": Backend.JAX,
     "array_api_strict": Backend.ARRAY_API_STRICT,
+    "dask": Backend.DASK,
 }
 _loaded: dict = {}
 

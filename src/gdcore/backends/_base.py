@@ -27,6 +27,7 @@ class Problem(NamedTuple):
     lrs: Any  # (K,)
     m: int
     method: str
+    n: int | None = None  # real rows when X was padded with zero rows (sharding)
 
 
 class Update(NamedTuple):
@@ -66,7 +67,30 @@ class BackendBase:
 
     name = "?"
     gradient = "analytic"
-    cpu_only = True
+    lazy = False  # True: validation is folded into the analysis pass (dask)
+    default_method = "direct"  # what fit(method=None) runs
+
+    @property
+    def state_backend(self):
+        """Backend whose arrays hold the weights and run state (dask keeps them in numpy)."""
+        return self
+
+    def gram(self, X, Y, dtype):
+        """Host float64 ``X^T X / n``, ``X^T Y / n``, ``sum(Y**2) / n`` (one pass over X)."""
+        import numpy as np
+
+        G, b, c = core.gram_stats(X, Y, self.xp, dtype=dtype)
+        if Y is None:
+            return self.to_numpy(G).astype(np.float64), None, None
+        return (self.to_numpy(G).astype(np.float64), self.to_numpy(b).astype(np.float64),
+                float(c))
+
+    def distribute(self, problem, update, devices):
+        """Spread the rows of X over several devices (jax only)."""
+        raise ValueError(
+            f"devices= is for backend='jax' (row sharding over jax devices); backend "
+            f"{self.name!r} runs on one device. Drop devices= or use backend='jax'."
+        )
 
     # -- arrays ---------------------------------------------------------
     def resolve_device(self, device):
@@ -108,13 +132,13 @@ class BackendBase:
         """Per-run loss as a function of W, written once against the standard."""
         if p.method == "gram":
             return partial(core.gram_loss, p.G, p.W_star, p.loss_star, xp=self.xp)
-        return partial(core.direct_loss, p.X, p.Y, xp=self.xp)
+        return partial(core.direct_loss, p.X, p.Y, xp=self.xp, n=p.n)
 
     def value_and_grad(self, p: Problem):
         """Per-run losses and gradient at W; here the analytic gradient."""
         if p.method == "gram":
             return partial(core.gram_grad, p.G, p.W_star, p.loss_star, xp=self.xp)
-        return partial(core.direct_grad, p.X, p.Y, xp=self.xp)
+        return partial(core.direct_grad, p.X, p.Y, xp=self.xp, n=p.n)
 
     def index(self, host_idx, like):
         """A host integer array as an index array next to ``like``."""

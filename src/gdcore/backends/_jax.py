@@ -50,30 +50,30 @@ def _value_and_grad(loss_fn):
     return value_and_grad
 
 
-def _loss_fn(A, B, loss_star, method):
+def _loss_fn(A, B, loss_star, method, n=None):
     if method == "gram":
         return partial(core.gram_loss, A, B, loss_star, xp=jnp)
-    return partial(core.direct_loss, A, B, xp=jnp)
+    return partial(core.direct_loss, A, B, xp=jnp, n=n)
 
 
-@partial(jax.jit, static_argnames=("method",))
-def _vg_jit(A, B, loss_star, W, *, method):
+@partial(jax.jit, static_argnames=("method", "n"))
+def _vg_jit(A, B, loss_star, W, *, method, n=None):
     """``jax.value_and_grad`` of the loss, compiled once per shape (SGD batches, lr_find)."""
-    return _value_and_grad(_loss_fn(A, B, loss_star, method))(W)
+    return _value_and_grad(_loss_fn(A, B, loss_star, method, n))(W)
 
 
-@partial(jax.jit, static_argnames=("method",))
-def _loss_jit(A, B, loss_star, W, *, method):
-    return _loss_fn(A, B, loss_star, method)(W)
+@partial(jax.jit, static_argnames=("method", "n"))
+def _loss_jit(A, B, loss_star, W, *, method, n=None):
+    return _loss_fn(A, B, loss_star, method, n)(W)
 
 
 @partial(jax.jit, static_argnames=("epochs", "m", "method", "stop_on_convergence",
-                                   "record_weights", "momentum", "nesterov", "rise_rule"))
+                                   "record_weights", "momentum", "nesterov", "rise_rule", "n"))
 def _run(A, B, W0, lrs, betas, lr_mult, loss_star, rtol, divergence_factor, *, epochs, m,
-         method, stop_on_convergence, record_weights, momentum, nesterov, rise_rule):
+         method, stop_on_convergence, record_weights, momentum, nesterov, rise_rule, n=None):
     _TRACES["run"] += 1  # Python side effect: runs once per trace, not per call
     xp = jnp
-    loss_fn = _loss_fn(A, B, loss_star, method)
+    loss_fn = _loss_fn(A, B, loss_star, method, n)
     vg = _value_and_grad(loss_fn)
     k = lrs.shape[0]
     lr_cols = core.per_column(lrs, m, xp)
@@ -154,11 +154,53 @@ class JaxBackend(BackendBase):
 
     def value_and_grad(self, p):
         A, B = (p.G, p.W_star) if p.method == "gram" else (p.X, p.Y)
-        return partial(_vg_jit, A, B, jnp.asarray(p.loss_star, dtype=p.W0.dtype), method=p.method)
+        return partial(_vg_jit, A, B, jnp.asarray(p.loss_star, dtype=p.W0.dtype),
+                       method=p.method, n=p.n)
 
     def loss_fn(self, p):
         A, B = (p.G, p.W_star) if p.method == "gram" else (p.X, p.Y)
-        return partial(_loss_jit, A, B, jnp.asarray(p.loss_star, dtype=p.W0.dtype), method=p.method)
+        return partial(_loss_jit, A, B, jnp.asarray(p.loss_star, dtype=p.W0.dtype),
+                       method=p.method, n=p.n)
+
+    def distribute(self, p, upd, devices):
+        """Shard the rows of X (and y) over ``devices`` jax devices; replicate the rest.
+
+        Rows are padded with zero rows up to a multiple of the device count
+        (zero rows add nothing to the loss or gradient; the mean uses the real
+        row count), so any n works.  XLA's SPMD partitioner turns ``X^T r`` into
+        per-device partial products plus an all-reduce.
+        """
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        have = jax.devices()
+        if devices == "all":
+            count = len(have)
+        elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool) and devices >= 1:
+            count = int(devices)
+        else:
+            raise ValueError(f"devices must be a positive integer or 'all', got {devices!r}.")
+        if count > len(have):
+            raise ValueError(
+                f"devices={devices} but jax sees {len(have)} device(s) "
+                f"({', '.join(d.platform for d in have)}); on a CPU, set "
+                "XLA_FLAGS=--xla_force_host_platform_device_count=N before jax is imported."
+            )
+        mesh = Mesh(np.array(have[:count]), ("rows",))
+        rows = NamedSharding(mesh, PartitionSpec("rows", None))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        put = partial(jax.device_put, device=replicated)
+        p = p._replace(W0=put(p.W0), lrs=put(p.lrs))
+        if upd.betas is not None:
+            upd = upd._replace(betas=put(upd.betas))
+        if p.method == "gram":  # d x d: nothing worth sharding
+            return p._replace(G=put(p.G), W_star=put(p.W_star)), upd
+        n, d = p.X.shape
+        pad = (-n) % count
+        X, Y = p.X, p.Y
+        if pad:
+            X = jnp.concatenate([X, jnp.zeros((pad, d), dtype=X.dtype)])
+            Y = jnp.concatenate([Y, jnp.zeros((pad, Y.shape[1]), dtype=Y.dtype)])
+        return p._replace(X=jax.device_put(X, rows), Y=jax.device_put(Y, rows), n=n), upd
 
     def run(self, p, upd, *, epochs, rtol, divergence_factor, stop_on_convergence,
             record_weights):
@@ -178,7 +220,7 @@ class JaxBackend(BackendBase):
             jnp.asarray(divergence_factor, dtype=dt), epochs=epochs, m=p.m, method=p.method,
             stop_on_convergence=stop_on_convergence, record_weights=record_weights,
             momentum=momentum, nesterov=upd.nesterov,
-            rise_rule=not momentum and upd.lr_mult is None,
+            rise_rule=not momentum and upd.lr_mult is None, n=p.n,
         )
         ran = int(end)  # epochs observed = epochs_run + 1
         return RunOutput(

@@ -34,15 +34,19 @@ def _residual(X, Y, W, xp):
     return xp.reshape(R, (n, k * m))
 
 
-def direct_loss(X, Y, W, xp):
-    """Per-run MSE, shape (K,), computed from the data (one pass over ``X``)."""
+def direct_loss(X, Y, W, xp, n=None):
+    """Per-run MSE, shape (K,), computed from the data (one pass over ``X``).
+
+    ``n`` (default: rows of ``X``) is the number of real rows when ``X`` was
+    padded with zero rows, which add nothing to the sum.
+    """
     R = _residual(X, Y, W, xp)
-    return _per_run(xp.sum(R * R, axis=0), Y.shape[1], xp) / X.shape[0]
+    return _per_run(xp.sum(R * R, axis=0), Y.shape[1], xp) / (X.shape[0] if n is None else n)
 
 
-def direct_grad(X, Y, W, xp):
+def direct_grad(X, Y, W, xp, n=None):
     """Per-run loss and its analytic gradient ``(2/n) X^T (X W - Y)``."""
-    n = X.shape[0]
+    n = X.shape[0] if n is None else n
     R = _residual(X, Y, W, xp)
     loss = _per_run(xp.sum(R * R, axis=0), Y.shape[1], xp) / n
     return loss, (2.0 / n) * (X.T @ R)
