@@ -13,7 +13,7 @@ import gdcore
 from gdcore.cli import main, parse_lrs
 
 DEMO_PNGS = ("data.png", "first_guess.png", "fit_before_after.png", "loss_curves.png",
-             "sweep.png", "trajectory.png", "lr_find.png")
+             "sweep.png", "trajectory.png", "lr_find.png", "momentum.png")
 
 
 def run_cli(*args, cwd=None):

@@ -160,3 +160,18 @@ def test_import_gdcore_and_cli_leave_matplotlib_unimported():
             "import gdcore.plot\n"
             "assert 'matplotlib' in sys.modules and 'matplotlib.pyplot' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_stability_map_on_every_backend(backend, tmp_path):
+    X, y = gdcore.make_linear(n=40, seed=0, backend=backend)
+    s = gdcore.sweep(X, y, np.linspace(0.1, 3.8, 10), momentums=np.linspace(0.0, 0.9, 6),
+                     epochs=80, backend=backend)
+    fig = gplot.stability_map(s)
+    assert fig.axes[0].get_ylabel() == "momentum beta"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("stability boundary" in t for t in labels) and any("Polyak" in t for t in labels)
+    path = tmp_path / "momentum.png"
+    fig.savefig(path, dpi=60)
+    assert_picture(path)
+    with pytest.raises(TypeError, match="2-D sweep"):
+        gplot.stability_map(gdcore.sweep(X, y, [0.1, 0.5], epochs=5, backend=backend))
