@@ -42,7 +42,8 @@ def parse_args(argv=None):
     p.add_argument("--n", type=int, default=1_000_000, help="rows of X (default 1,000,000)")
     p.add_argument("--d", type=int, default=64, help="columns of X (default 64)")
     p.add_argument("--epochs", type=int, default=100, help="epochs (default 100)")
-    p.add_argument("--lrs", type=int, default=1000, help="lrs in the Gram-path sweep (default 1000)")
+    p.add_argument("--lrs", type=int, default=1000,
+                   help="lrs in the Gram-path sweep (default 1000)")
     p.add_argument("--direct-lrs", type=int, default=16,
                    help="lrs in the direct-path sweep (an n x K residual; default 16)")
     p.add_argument("--repeats", type=int, default=5, help="timed calls after the first (default 5)")

@@ -37,7 +37,8 @@ from gdcore.testing import default_rtol
 EPOCH_SLACK = 1
 
 BACKENDS = ("numpy", "torch", "jax", "array-api-strict")
-PACKAGES = {"numpy": "numpy", "torch": "torch", "jax": "jax", "array-api-strict": "array_api_strict"}
+PACKAGES = {"numpy": "numpy", "torch": "torch", "jax": "jax",
+            "array-api-strict": "array_api_strict"}
 
 
 def parse_args(argv=None):
@@ -161,7 +162,8 @@ def rel_losses(a, b):
         return 0.0
     with np.errstate(all="ignore"):
         d = np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), np.finfo(np.float64).tiny)
-    d = np.where(np.isfinite(a[ok]) & np.isfinite(b[ok]), d, np.where(a[ok] == b[ok], 0.0, math.inf))
+    both_finite = np.isfinite(a[ok]) & np.isfinite(b[ok])
+    d = np.where(both_finite, d, np.where(a[ok] == b[ok], 0.0, math.inf))
     return float(np.max(d))
 
 
@@ -249,8 +251,9 @@ def main(argv=None) -> int:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
         if i == 0:
             print("-" * (sum(widths) + 2 * (len(widths) - 1)))
-    print(f"fit: lrs = (0.1, 0.7, 1.1) x lr_crit; sweep: {n_lrs} lrs geomspace(0.01, 1.5) x lr_crit "
-          "without those within 5% of lr_crit; 'epochs' = largest converged/diverged epoch gap")
+    print(f"fit: lrs = (0.1, 0.7, 1.1) x lr_crit; sweep: {n_lrs} lrs geomspace(0.01, 1.5) x "
+          "lr_crit without those within 5% of lr_crit; 'epochs' = largest converged/diverged "
+          "epoch gap")
     if failures:
         print(f"FAILED: {len(failures)} backend/device/dtype combination(s) disagree with numpy: "
               + "; ".join(failures))

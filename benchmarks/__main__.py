@@ -20,12 +20,14 @@ from pathlib import Path
 
 from benchmarks import BENCHMARKS
 from benchmarks._common import installed
+from benchmarks._harness import cpu_busy
 from benchmarks._report import format_section
 
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "latest.json"
+BUSY_WARNING = 0.15  # share of all CPUs busy with other work before a worker starts
 
 
 def parse_args(argv=None):
@@ -43,17 +45,32 @@ def parse_args(argv=None):
                         "scaling.png is written next to it")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed repeats per measurement (default: per benchmark and size)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="limit every worker's BLAS/OpenMP threads (OMP_NUM_THREADS etc.; torch "
+                        "follows; jax only for 1). Default: each library's own default. Useful "
+                        "on a busy machine, where torch's spinning threads make its times erratic")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds one worker may take (default 600, or 3600 without --quick)")
     return p.parse_args(argv)
 
 
-def run_task(bench: str, task: dict, timeout: float) -> dict:
+def thread_env(threads: int | None) -> dict:
+    """Environment variables that limit the workers' threads (empty: library defaults)."""
+    if not threads:
+        return {}
+    env = {v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                      "MKL_NUM_THREADS")}
+    if threads == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return env
+
+
+def run_task(bench: str, task: dict, timeout: float, extra_env=None) -> dict:
     """Run one task in a fresh worker process and return its result dictionary."""
     backend = task.get("backend", "numpy")
     if not installed(backend):
         return {"ok": False, "task": task, "skipped": f"{backend} is not installed"}
-    env = dict(os.environ)
+    env = {**os.environ, **(extra_env or {})}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
@@ -99,6 +116,8 @@ def meta(args) -> dict:
         "cpu_count": os.cpu_count(),
         "versions": versions,
         "isolation": "one subprocess per task (python -m benchmarks._worker)",
+        "threads": args.threads,
+        "thread_env": thread_env(args.threads),
     }
 
 
@@ -119,7 +138,9 @@ def main(argv=None) -> int:
         for task in tasks:
             t0 = time.perf_counter()
             print(f"[{name}] {describe(task)} ...", end=" ", file=sys.stderr, flush=True)
-            res = run_task(name, task, timeout)
+            busy = cpu_busy()
+            res = run_task(name, task, timeout, thread_env(args.threads))
+            res["background_cpu"] = busy
             state = "ok" if res.get("ok") else ("skipped" if res.get("skipped") else "FAILED")
             print(f"{state} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
             if not res.get("ok") and not res.get("skipped"):
@@ -127,6 +148,14 @@ def main(argv=None) -> int:
                 print(f"    {res.get('error')}", file=sys.stderr)
             results.append(res)
         section = module.report(results, args.quick, out_dir=out_path.parent)
+        busy = [r["background_cpu"] for r in results if r.get("background_cpu") is not None]
+        if busy:
+            section["background_cpu_max"] = max(busy)
+            if max(busy) > BUSY_WARNING:
+                section.setdefault("notes", []).append(
+                    f"WARNING: other processes kept up to {max(busy):.0%} of the CPUs busy "
+                    "just before the workers started; timings are disturbed, rerun on a quiet "
+                    "machine")
         section["seconds"] = time.perf_counter() - t_bench
         section["workers"] = results
         doc["benchmarks"][name] = section

@@ -16,6 +16,7 @@ import time
 
 __all__ = [
     "copy_bandwidth",
+    "cpu_busy",
     "frameworks_loaded",
     "hotspots",
     "measure",
@@ -111,6 +112,27 @@ def copy_bandwidth(nbytes: int, *, repeats=7) -> dict:
     t["bytes_per_copy"] = 2 * 4 * n
     t["bandwidth_GBps"] = 2 * 4 * n / t["median_s"] / 1e9
     return t
+
+
+def cpu_busy(seconds=0.3) -> float | None:
+    """Fraction of the machine's CPU time that was busy over ``seconds`` (Linux ``/proc/stat``).
+
+    The parent samples it between workers, when none of ours runs: anything
+    well above 0 is someone else's load, which disturbs the timings.
+    """
+    def sample():
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:9]]
+        return vals[3] + vals[4], sum(vals)  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return 1.0 - (idle1 - idle0) / total if total > 0 else None
 
 
 def frameworks_loaded() -> list[str]:

@@ -21,7 +21,8 @@ __all__ = ["NAME", "RATIO", "TITLE", "plan", "report", "work"]
 
 NAME = "sweep_1000"
 TITLE = "1,000 lrs (geomspace 1e-3..1.2) x 100 epochs, seed problem, float32"
-RATIO = "speed-up vs the blog's loop run once per lr: baseline median / this median (target >= 1,000x)"
+RATIO = ("speed-up vs the blog's loop run once per lr: baseline median / this median "
+         "(target >= 1,000x)")
 BACKENDS = ("numpy", "torch", "jax")
 METHODS = ("auto", "direct")
 K = 1000
@@ -123,7 +124,9 @@ def report(results: list[dict], quick: bool, out_dir=None) -> dict:
         for method, m in res["methods"].items():
             t = m["timing"]
             ratio = base_t / t["median_s"] if base_t else None
-            label = f"sweep method={method}" + (f" ({m['method_used']})" if method == "auto" else "")
+            label = f"sweep method={method}"
+            if method == "auto":
+                label += f" ({m['method_used']})"
             bits = []
             if ratio is not None and method == "auto":
                 met = ratio >= TARGET
