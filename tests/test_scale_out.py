@@ -186,5 +186,5 @@ def test_cli_reads_a_folder_of_csv_files_with_dask(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "1200 rows" in out.stdout and "converged" in out.stdout
-    bad = subprocess.run(cmd[:4] + ["--target", "price"], capture_output=True, text=True)
+    bad = subprocess.run(cmd[:5] + ["--target", "price"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "column 'price' not found" in bad.stderr

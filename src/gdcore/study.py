@@ -14,7 +14,6 @@ from gdcore._analysis import Stability, stability_of
 from gdcore._fit import (
     Optim,
     Optimum,
-    _predict,
     check_batch,
     check_momentum,
     check_run_options,
@@ -111,10 +110,9 @@ class SweepResult:
             if self.momentums is None and not self.nesterov:
                 curves = [_analysis.predicted_gaps(lam, a, lr, e) for lr in self.lrs]
             else:
-                curves = [
-                    _analysis.simulate_gaps(lam, a, np.full(max(e, 1), lr), b, self.nesterov, e)
-                    for lr, b in zip(self.lrs, self.momentums)
-                ]
+                table = np.repeat(np.asarray(self.lrs)[:, None], max(e, 1), axis=1)
+                betas = np.zeros(len(self.lrs)) if self.momentums is None else self.momentums
+                curves = _analysis.simulate_gaps(lam, a, table, betas, self.nesterov, e)
         return self.optimum.loss + np.stack(curves)
 
     def to_dict(self) -> dict:
@@ -169,6 +167,24 @@ class SweepResult:
             df[col] = df[col].astype("Int64")
         df["final_loss"] = df["final_loss"].astype("float64")
         return df
+
+
+def _predict_many(stab, a, lrs, betas, rtol, optim, epochs):
+    """(predicted converged epoch, regime) per run, vectorised over the K runs."""
+    lam = stab.eigenvalues
+    if optim.batch_size is not None:
+        if betas is None:
+            return [(None, stab.regime(lr)) for lr in lrs]
+        return [(None, stab.momentum_regime(lr, b, optim.nesterov)) for lr, b in zip(lrs, betas)]
+    if betas is None:
+        eps = _analysis.predicted_converged_epochs(lam, a, lrs, rtol)
+        return [(None if e < 0 else int(e), stab.regime(lr)) for e, lr in zip(eps, lrs)]
+    table = np.repeat(lrs[:, None], max(epochs, 1), axis=1)
+    gaps = _analysis.simulate_gaps(lam, a, table, betas, optim.nesterov, epochs)
+    hit = gaps <= rtol * gaps[:, :1] if gaps[0, 0] > 0 else np.ones_like(gaps, dtype=bool)
+    first = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+    return [(None if f < 0 else int(f), stab.momentum_regime(lr, b, optim.nesterov))
+            for f, lr, b in zip(first, lrs, betas)]
 
 
 def _check_lrs(lrs) -> np.ndarray:
@@ -272,11 +288,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
         w_star = to_library(sb.asarray(w_star, prep.dtype, prep.device), prep)
     status = tuple(status_of(c, v) for c, v in zip(conv, div))
-    preds = [
-        _predict(stab, a, float(lr), rtol, optim._replace(betas=None if betas is None else [b]),
-                 epochs, b)
-        for lr, b in zip(lr_arr, np.zeros(k) if betas is None else betas)
-    ]
+    preds = _predict_many(stab, a, lr_arr, betas, rtol, optim, epochs)
     return SweepResult(
         lrs=lr_arr,
         losses=losses,

@@ -69,6 +69,7 @@ class BackendBase:
     gradient = "analytic"
     lazy = False  # True: validation is folded into the analysis pass (dask)
     default_method = "direct"  # what fit(method=None) runs
+    gram_loss_star = False  # True: L* from the Gram statistics, no second pass over X
 
     @property
     def state_backend(self):

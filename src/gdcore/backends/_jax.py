@@ -114,10 +114,32 @@ def _run(A, B, W0, lrs, betas, lr_mult, loss_star, rtol, divergence_factor, *, e
     return state, rows, hist, epoch
 
 
+@jax.jit
+def _gram_jit(X, Y):
+    """X^T X / n, X^T Y / n, sum(Y^2) / n accumulated in float64, one fused pass, no copy of X."""
+    n = X.shape[0]
+    dims = (((0,), (0,)), ((), ()))
+    G = jax.lax.dot_general(X, X, dims, preferred_element_type=jnp.float64) / n
+    if Y is None:
+        return G, None, None
+    b = jax.lax.dot_general(X, Y, dims, preferred_element_type=jnp.float64) / n
+    Yf = Y.astype(jnp.float64)
+    return G, b, jnp.sum(Yf * Yf) / n
+
+
 class JaxBackend(BackendBase):
     name = "jax"
     gradient = "jax.grad"
     xp = jnp
+    gram_loss_star = True  # op-by-op chunked passes are slow and memory-hungry on jax
+
+    def gram(self, X, Y, dtype):
+        with jax.enable_x64(True):
+            G, b, c = _gram_jit(X, Y)
+            G = np.asarray(G, dtype=np.float64)
+            if Y is None:
+                return G, None, None
+            return G, np.asarray(b, dtype=np.float64), float(c)
 
     def resolve_device(self, device):
         if device is None:

@@ -45,11 +45,12 @@ _RISE_EPS = 1000.0
 
 
 class Thresholds(NamedTuple):
-    """Loss levels that decide a run's status; all runs share them."""
+    """Loss levels that decide a run's status, per run (K,)."""
 
     converged: Any  # L* + rtol * (L_0 - L*)
     blowup: Any  # divergence_factor * L_0
-    rise: Any  # L_0 plus rounding margin
+    rise: Any  # L_0 plus rounding margin (inf when the rise rule does not apply)
+    limit: Any  # min(blowup, rise): a run is fine while loss <= limit (False for nan/inf)
 
 
 class RunState(NamedTuple):
@@ -76,7 +77,9 @@ def thresholds(loss0, loss_star, rtol, divergence_factor, eps, xp, *, rise_rule=
     """
     gap0 = loss0 - loss_star
     rise = loss0 + _RISE_EPS * eps * xp.abs(loss0) if rise_rule else xp.full_like(loss0, xp.inf)
-    return Thresholds(converged=loss_star + rtol * gap0, blowup=divergence_factor * loss0, rise=rise)
+    blowup = divergence_factor * loss0
+    return Thresholds(converged=loss_star + rtol * gap0, blowup=blowup, rise=rise,
+                      limit=xp.minimum(blowup, rise))
 
 
 def initial_state(W0, k, xp, *, momentum=False):
@@ -91,26 +94,31 @@ def initial_state(W0, k, xp, *, momentum=False):
     )
 
 
-def observe(state, loss, epoch, th, stop_on_convergence, xp):
+def observe(state, loss, epoch, th, stop_on_convergence, xp, all_alive=False):
     """Record epoch ``epoch``'s per-run ``loss`` (K,); return (new state, row to store).
 
-    The stored row is ``nan`` for runs that had already stopped.
+    The stored row is ``nan`` for runs that had already stopped.  A run has
+    diverged when ``loss <= th.limit`` fails, which also catches nan and inf.
+    ``all_alive`` is a host-side promise that no run has stopped yet; it only
+    skips masking work.
     """
-    alive = state.alive
-    nan = xp.full_like(loss, xp.nan)
-    row = xp.where(alive, loss, nan)
-    bad = alive & (~xp.isfinite(loss) | (loss > th.blowup) | (loss > th.rise))
-    hit = alive & ~bad & (state.converged_epoch < 0) & (loss <= th.converged)
+    ok = loss <= th.limit
+    if all_alive:
+        row, bad, still = loss, ~ok, ok
+    else:
+        alive = state.alive
+        row = xp.where(alive, loss, xp.full_like(loss, xp.nan))
+        bad, still = alive & ~ok, alive & ok
+    hit = still & (state.converged_epoch < 0) & (loss <= th.converged)
     ep = xp.full_like(state.converged_epoch, epoch)
     conv = xp.where(hit, ep, state.converged_epoch)
     div = xp.where(bad, ep, state.diverged_epoch)
-    still = alive & ~bad
     if stop_on_convergence:  # a static Python flag, never a traced value
         still = still & ~hit
     return state._replace(alive=still, converged_epoch=conv, diverged_epoch=div), row
 
 
-def step(state, grad, lr_cols, m, xp, beta_cols=None):
+def step(state, grad, lr_cols, m, xp, beta_cols=None, all_alive=False):
     """One update for the runs still alive; stopped runs keep their weights.
 
     Plain GD: ``W - lr * g``.  With ``beta_cols`` (heavy ball / Nesterov, the
@@ -118,30 +126,39 @@ def step(state, grad, lr_cols, m, xp, beta_cols=None):
     ``W = W + V``.  ``lr_cols``/``beta_cols`` are (K*m,): each run's value
     repeated over its outputs.
     """
-    alive_cols = per_column(state.alive, m, xp)
     if beta_cols is None:
-        return state._replace(W=xp.where(alive_cols, state.W - lr_cols * grad, state.W))
+        W = state.W - lr_cols * grad
+        if all_alive:
+            return state._replace(W=W)
+        return state._replace(W=xp.where(per_column(state.alive, m, xp), W, state.W))
     V = beta_cols * state.V - lr_cols * grad
+    if all_alive:
+        return state._replace(W=state.W + V, V=V)
+    alive_cols = per_column(state.alive, m, xp)
     return state._replace(
         W=xp.where(alive_cols, state.W + V, state.W), V=xp.where(alive_cols, V, state.V)
     )
 
 
-def safe_weights(state, m, xp):
+def safe_weights(state, m, xp, all_alive=False):
     """Weights to evaluate: stopped runs' columns replaced by zeros.
 
     Diverged runs may hold huge values; evaluating zeros instead keeps the
     arithmetic finite (no overflow warnings, no slow non-finite math) while
     their recorded loss is ``nan`` anyway.
     """
+    if all_alive:
+        return state.W
     return xp.where(per_column(state.alive, m, xp), state.W, xp.zeros_like(state.W))
 
 
-def gradient_point(state, m, beta_cols, nesterov, xp):
+def gradient_point(state, m, beta_cols, nesterov, xp, all_alive=False):
     """Where the gradient is taken: ``W``, or Nesterov's look-ahead ``W + beta V``."""
     if not nesterov:
-        return safe_weights(state, m, xp)
+        return safe_weights(state, m, xp, all_alive)
     P = state.W + beta_cols * state.V
+    if all_alive:
+        return P
     return xp.where(per_column(state.alive, m, xp), P, xp.zeros_like(P))
 
 
@@ -174,26 +191,29 @@ def run_eager(value_and_grad, loss_fn, W0, lrs, m, *, epochs, loss_star, rtol,
     eps = xp.finfo(W0.dtype).eps
     state = initial_state(W0, k, xp, momentum=betas is not None)
     rows, history, th = [], [W0] if record_weights else None, None
+    full = True  # host-side: every run still alive, so no masking is needed
     for epoch in range(epochs + 1):
         if separate_loss:
-            loss = loss_fn(safe_weights(state, m, xp))
+            loss = loss_fn(safe_weights(state, m, xp, full))
         else:
-            loss, grad = value_and_grad(safe_weights(state, m, xp))
+            loss, grad = value_and_grad(safe_weights(state, m, xp, full))
         if th is None:
             th = thresholds(loss, loss_star, rtol, divergence_factor, eps, xp, rise_rule=rise_rule)
-        state, row = observe(state, loss, epoch, th, stop_on_convergence, xp)
+        state, row = observe(state, loss, epoch, th, stop_on_convergence, xp, full)
         rows.append(row)
-        if epoch == epochs or not bool(xp.any(state.alive)):
+        alive = int(xp.sum(xp.astype(state.alive, xp.int32)))  # the one host sync per epoch
+        if epoch == epochs or alive == 0:
             break
+        full = alive == k
         lr_now = lr_cols if lr_mult is None else lr_cols * float(lr_mult[epoch])
         if batches is None:
             if nesterov:
-                _, grad = value_and_grad(gradient_point(state, m, beta_cols, nesterov, xp))
-            state = step(state, grad, lr_now, m, xp, beta_cols)
+                _, grad = value_and_grad(gradient_point(state, m, beta_cols, nesterov, xp, full))
+            state = step(state, grad, lr_now, m, xp, beta_cols, full)
         else:
             for batch_value_and_grad in batches(epoch):
-                _, g = batch_value_and_grad(gradient_point(state, m, beta_cols, nesterov, xp))
-                state = step(state, g, lr_now, m, xp, beta_cols)
+                _, g = batch_value_and_grad(gradient_point(state, m, beta_cols, nesterov, xp, full))
+                state = step(state, g, lr_now, m, xp, beta_cols, full)
         if record_weights:
             history.append(state.W)
     return state, xp.stack(rows), history

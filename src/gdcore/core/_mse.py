@@ -21,6 +21,8 @@ __all__ = ["direct_grad", "direct_loss", "gram_grad", "gram_loss", "gram_stats",
 
 def _per_run(col_sums, m, xp):
     """(K*m,) column sums -> (K,) per-run sums."""
+    if m == 1:
+        return col_sums
     k = col_sums.shape[0] // m
     return xp.sum(xp.reshape(col_sums, (k, m)), axis=1)
 
@@ -29,6 +31,8 @@ def _residual(X, Y, W, xp):
     """``X @ W - Y`` for every run, as (n, K*m), without tiling ``Y``."""
     n, m = Y.shape
     P = X @ W
+    if m == 1:  # broadcasting (n, 1) against (n, K) needs no reshape
+        return P - Y
     k = P.shape[1] // m
     R = xp.reshape(P, (n, k, m)) - xp.reshape(Y, (n, 1, m))
     return xp.reshape(R, (n, k * m))
@@ -55,6 +59,8 @@ def direct_grad(X, Y, W, xp, n=None):
 def _error(W, W_star, xp):
     """``W - W*`` for every run, as (d, K*m); ``W_star`` is (d, m)."""
     d, m = W_star.shape
+    if m == 1:
+        return W - W_star
     k = W.shape[1] // m
     E = xp.reshape(W, (d, k, m)) - xp.reshape(W_star, (d, 1, m))
     return xp.reshape(E, (d, k * m))
@@ -78,7 +84,12 @@ def gram_grad(G, W_star, loss_star, W, xp):
     return loss_star + _per_run(xp.sum(E * GE, axis=0), W_star.shape[1], xp), 2.0 * GE
 
 
-def gram_stats(X, Y, xp, *, dtype=None, chunk_rows=65536):
+def _chunk_rows(d):
+    """Rows per chunk: about 2**20 elements (8 MB in float64), at least 1024 rows."""
+    return max(1024, (1 << 20) // max(d, 1))
+
+
+def gram_stats(X, Y, xp, *, dtype=None, chunk_rows=None):
     """``X^T X / n``, ``X^T Y / n`` and ``sum(Y**2) / n`` in one pass over the rows.
 
     Rows are visited in chunks of ``chunk_rows`` and each chunk is cast to
@@ -88,6 +99,7 @@ def gram_stats(X, Y, xp, *, dtype=None, chunk_rows=65536):
     are ``None``).
     """
     n, d = X.shape
+    chunk_rows = chunk_rows or _chunk_rows(d)
     dt = X.dtype if dtype is None else dtype
     dev = device(X)
     G = xp.zeros((d, d), dtype=dt, device=dev)
@@ -101,17 +113,20 @@ def gram_stats(X, Y, xp, *, dtype=None, chunk_rows=65536):
             Yc = xp.astype(Y[start:stop, :], dt)
             b = b + Xc.T @ Yc
             c = c + xp.sum(Yc * Yc)
+            del Yc
+        del Xc  # never hold two float64 chunks at once
     if Y is None:
         return G / n, None, None
     return G / n, b / n, c / n
 
 
-def residual_loss(X, Y, W, xp, *, dtype=None, chunk_rows=65536):
+def residual_loss(X, Y, W, xp, *, dtype=None, chunk_rows=None):
     """``(1/n) ||X W - Y||^2`` for one ``W`` of shape (d, m), accumulated in ``dtype``.
 
     Used for the optimal loss ``L*``, where accuracy matters more than speed.
     """
     n = X.shape[0]
+    chunk_rows = chunk_rows or _chunk_rows(X.shape[1])
     dt = X.dtype if dtype is None else dtype
     Wc = xp.astype(W, dt)
     total = xp.zeros((), dtype=dt, device=device(X))
@@ -119,4 +134,5 @@ def residual_loss(X, Y, W, xp, *, dtype=None, chunk_rows=65536):
         stop = min(start + chunk_rows, n)
         R = xp.astype(X[start:stop, :], dt) @ Wc - xp.astype(Y[start:stop, :], dt)
         total = total + xp.sum(R * R)
+        del R
     return total / n
