@@ -485,9 +485,8 @@ def _describe_data(args, X, names, s):
           f"{s.lr_crit:.4g}, lr_opt = {s.lr_opt:.4g}")
 
 
-def _fit(args) -> int:
-    import numpy as np
-
+def _load_and_describe(args):
+    """What ``gdcore fit`` and ``gdcore sweep`` both start with: checks, data, its analysis."""
     import gdcore
 
     _check_backend(args.backend)
@@ -496,6 +495,15 @@ def _fit(args) -> int:
     X, y, names = _design(args)
     s = _library_call(gdcore.stability, X, standardize=args.standardize)
     _describe_data(args, X, names, s)
+    return out, gplot, X, y, names, s
+
+
+def _fit(args) -> int:
+    import numpy as np
+
+    import gdcore
+
+    out, gplot, X, y, names, s = _load_and_describe(args)
     if args.lr:
         lrs = [v for group in args.lr for v in group]
     else:
@@ -607,12 +615,7 @@ def _sweep(args) -> int:
 
     import gdcore
 
-    _check_backend(args.backend)
-    out = _out_dir(args.out)
-    gplot = _plot_module() if (out is not None and not args.no_plots) else None
-    X, y, names = _design(args)
-    s = _library_call(gdcore.stability, X, standardize=args.standardize)
-    _describe_data(args, X, names, s)
+    out, gplot, X, y, names, s = _load_and_describe(args)
     if args.lrs is not None:
         lrs = args.lrs
     else:
