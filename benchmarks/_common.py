@@ -24,6 +24,7 @@ BACKEND_PACKAGES = {
     "torch": "torch",
     "jax": "jax",
     "array-api-strict": "array_api_strict",
+    "dask": "distributed",  # the dask benchmark runs on a distributed.LocalCluster (needs dask)
 }
 
 SEED_W0 = (-1.0, 1.0)  # the blog's first guess, a = torch.Tensor([-1., 1])
