@@ -188,3 +188,12 @@ def test_cli_reads_a_folder_of_csv_files_with_dask(tmp_path):
     assert "1200 rows" in out.stdout and "converged" in out.stdout
     bad = subprocess.run(cmd[:5] + ["--target", "price"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "column 'price' not found" in bad.stderr
+
+
+def test_dask_input_with_an_in_memory_backend_is_refused():
+    require("dask")
+    import dask.array as da
+
+    X, y = gdcore.make_linear(n=100, seed=0)
+    with pytest.raises(TypeError, match="backend='dask'"):
+        gdcore.fit(da.from_array(X), da.from_array(y), lr=0.1)  # default backend="numpy"

@@ -156,6 +156,12 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
         )
     x_lib = library_of(X)
     be = backends.get(backend, x_lib)
+    if x_lib == "dask" and be.name != "dask":
+        raise TypeError(
+            f"X is a dask array but backend={be.name!r} would load all of it into this process's "
+            "memory; pass backend='dask' (or 'auto') to keep it distributed, or X.compute() if "
+            "it fits in memory."
+        )
     dev = be.resolve_device(device)
 
     def native(obj, name):
