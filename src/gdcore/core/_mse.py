@@ -30,10 +30,10 @@ def _per_run(col_sums, m, xp):
 def _residual(X, Y, W, xp):
     """``X @ W - Y`` for every run, as (n, K*m), without tiling ``Y``."""
     n, m = Y.shape
-    # (W^T X^T)^T is X @ W; written this way XLA's CPU backend runs the forward and
-    # jax.grad's backward product about 2.7x faster (1e6 x 64 float32: 30 ms against
-    # 82 ms per value_and_grad), while numpy and torch run both forms at the same speed.
-    P = (W.T @ X.T).T
+    # Plain X @ W.  (W^T X^T)^T makes one isolated jax value_and_grad 2.7x faster on
+    # CPU, but inside jax's compiled epoch loop it is 2x slower (103 vs 53 ms per epoch
+    # at 1e6 x 64 float32) and materialises X^T: measured, so not used.
+    P = X @ W
     if m == 1:  # broadcasting (n, 1) against (n, K) needs no reshape
         return P - Y
     k = P.shape[1] // m
