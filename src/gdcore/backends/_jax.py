@@ -114,17 +114,41 @@ def _run(A, B, W0, lrs, betas, lr_mult, loss_star, rtol, divergence_factor, *, e
     return state, rows, hist, epoch
 
 
-@jax.jit
-def _gram_jit(X, Y):
-    """X^T X / n, X^T Y / n, sum(Y^2) / n accumulated in float64, one fused pass, no copy of X."""
-    n = X.shape[0]
-    dims = (((0,), (0,)), ((), ()))
-    G = jax.lax.dot_general(X, X, dims, preferred_element_type=jnp.float64) / n
-    if Y is None:
+def _block_stats(Xc, Yc):
+    Xc = Xc.astype(jnp.float64)
+    G = Xc.T @ Xc
+    if Yc is None:
         return G, None, None
-    b = jax.lax.dot_general(X, Y, dims, preferred_element_type=jnp.float64) / n
-    Yf = Y.astype(jnp.float64)
-    return G, b, jnp.sum(Yf * Yf) / n
+    Yc = Yc.astype(jnp.float64)
+    return G, Xc.T @ Yc, jnp.sum(Yc * Yc)
+
+
+def _add(acc, new):
+    return tuple(None if a is None else a + b for a, b in zip(acc, new))
+
+
+@partial(jax.jit, static_argnames=("rows",))
+def _gram_jit(X, Y, rows):
+    """X^T X / n, X^T Y / n, sum(Y^2) / n in float64, one compiled pass over row blocks.
+
+    Each block is cast to float64 on its own, so no float64 copy of X is ever
+    made (a single ``dot_general(..., preferred_element_type=float64)`` over all
+    of X upcasts the whole operand on CPU: +2 X of memory).
+    """
+    n, d = X.shape
+    full = n // rows
+    acc = _block_stats(X[:0], None if Y is None else Y[:0])  # zeros of the right shapes
+
+    def body(i, acc):
+        Xc = jax.lax.dynamic_slice_in_dim(X, i * rows, rows)
+        Yc = None if Y is None else jax.lax.dynamic_slice_in_dim(Y, i * rows, rows)
+        return _add(acc, _block_stats(Xc, Yc))
+
+    acc = jax.lax.fori_loop(0, full, body, acc)
+    if full * rows < n:
+        acc = _add(acc, _block_stats(X[full * rows :], None if Y is None else Y[full * rows :]))
+    G, b, c = acc
+    return G / n, None if b is None else b / n, None if c is None else c / n
 
 
 class JaxBackend(BackendBase):
@@ -135,7 +159,7 @@ class JaxBackend(BackendBase):
 
     def gram(self, X, Y, dtype):
         with jax.enable_x64(True):
-            G, b, c = _gram_jit(X, Y)
+            G, b, c = _gram_jit(X, Y, min(X.shape[0], core._mse._chunk_rows(X.shape[1])))
             G = np.asarray(G, dtype=np.float64)
             if Y is None:
                 return G, None, None
