@@ -15,6 +15,7 @@ from gdcore._inputs import (
     check_epochs,
     check_lr,
     check_positive,
+    host,
     prepare,
     to_library,
 )
@@ -283,8 +284,8 @@ class FitResult:
             "rtol": self.rtol,
             "final_loss": _json_float(self.final_loss),
             "optimal_loss": self.optimum.loss,
-            "weights": np.asarray(_host(self.weights)).tolist(),
-            "optimal_weights": np.asarray(_host(self.optimum.weights)).tolist(),
+            "weights": host(self.weights).tolist(),
+            "optimal_weights": host(self.optimum.weights).tolist(),
             "losses": [_json_float(v) for v in self.losses],
             "stability": self.stability.to_dict(),
         }
@@ -292,12 +293,6 @@ class FitResult:
 
 def _json_float(v: float):
     return float(v) if math.isfinite(v) else None
-
-
-def _host(x):
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3, dtype=None,

@@ -14,8 +14,8 @@ import numpy as np
 from gdcore import backends, core
 from gdcore._compat import array_namespace, library_of
 
-__all__ = ["Prepared", "check_epochs", "check_lr", "check_positive", "dtype_name", "prepare",
-           "to_library"]
+__all__ = ["Prepared", "check_epochs", "check_lr", "check_positive", "dtype_name", "host",
+           "prepare", "to_library"]
 
 _FLOAT_NAMES = ("float32", "float64")
 
@@ -34,6 +34,22 @@ class Prepared(NamedTuple):
     out_like: Any  # the user's X when it is an array of out_library (for its device)
     scaling: Any = None  # (mean, scale) host float64 arrays when standardize=True
     state: Any = None  # backend of the weights and run state (numpy for dask)
+
+
+def host(x) -> np.ndarray:
+    """Any array library's array (or a list, or a pandas object) as a numpy array.
+
+    torch tensors are detached and moved to the CPU; anything numpy cannot
+    read directly goes through DLPack.
+    """
+    if hasattr(x, "detach"):  # torch
+        return x.detach().cpu().numpy()
+    if hasattr(x, "to_numpy"):  # pandas
+        return x.to_numpy()
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(x)
 
 
 def check_lr(lr, name="lr"):

@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - exercised only without matplotlib
     ) from None
 
 from gdcore._fit import FitResult
+from gdcore._inputs import host
 from gdcore.study import LRFinderResult, SweepResult
 
 __all__ = ["animate", "data", "fit", "loss_curves", "lr_find", "stability_map", "sweep",
@@ -63,15 +64,7 @@ def _host(x) -> np.ndarray:
     """Any backend's array (or list, or pandas object) as a float64 numpy array."""
     if x is None:
         return None
-    if hasattr(x, "detach"):  # torch
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "to_numpy"):  # pandas
-        x = x.to_numpy()
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError, RuntimeError):
-        arr = np.from_dlpack(x)
-    return arr.astype(np.float64, copy=False)
+    return host(x).astype(np.float64, copy=False)
 
 
 def _new_axes(ax, figsize=(6.4, 4.4)):

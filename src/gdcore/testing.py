@@ -12,6 +12,7 @@ import numpy as np
 
 from gdcore import backends
 from gdcore._compat import library_of
+from gdcore._inputs import host
 
 __all__ = ["assert_close", "default_rtol", "gradient", "problems"]
 
@@ -30,12 +31,6 @@ def default_rtol(dtype) -> float:
     return 4.0 * math.sqrt(eps)
 
 
-def _to_numpy(x):
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
 def assert_close(actual, desired, *, rtol=None, atol=0.0, check_namespace=True,
                  check_dtype=True, err_msg=""):
     """Assert two arrays are equal within ``rtol``/``atol``, same library, dtype and shape.
@@ -51,7 +46,7 @@ def assert_close(actual, desired, *, rtol=None, atol=0.0, check_namespace=True,
     if check_namespace:
         la, ld = library_of(actual), library_of(desired)
         assert la == ld, f"array libraries differ: {la} vs {ld}. {err_msg}"
-    a, d = _to_numpy(actual), _to_numpy(desired)
+    a, d = host(actual), host(desired)
     if check_dtype:
         assert str(a.dtype) == str(d.dtype), f"dtypes differ: {a.dtype} vs {d.dtype}. {err_msg}"
     assert a.shape == d.shape, f"shapes differ: {a.shape} vs {d.shape}. {err_msg}"
