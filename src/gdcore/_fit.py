@@ -411,8 +411,9 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     with prep.backend.context(prep.dtype):
         w_star = to_library(prep.state.asarray(w_star, prep.dtype, prep.device), prep)
         weights = run_weights(prep, batch.W, 0)
+    ((predicted, regime),) = predict_runs(stab, a, np.array([base]), optim.betas, rtol, optim,
+                                          epochs)
     beta = beta or 0.0
-    predicted, regime = _predict(stab, a, lr, rtol, optim, epochs, beta)
     return FitResult(
         weights=weights,
         losses=losses,
@@ -441,21 +442,36 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     )
 
 
-def _predict(stab, a, lr, rtol, optim: Optim, epochs, beta):
-    """(predicted converged epoch, regime) for one run."""
+def predict_runs(stab, a, lrs, betas, rtol, optim: Optim, epochs):
+    """(predicted converged epoch, regime) per run, vectorised over the K runs.
+
+    ``lrs`` (K,) are the runs' base learning rates (the lr of epoch k is
+    ``lrs * optim.lr_mult[k]`` under a schedule), ``betas`` (K,) their momentum
+    or ``None``.  Plain GD uses the closed form; momentum and schedules the
+    exact simulation of the eigen-components; SGD gets the full-batch regime only.
+    """
     lam = stab.eigenvalues
-    if optim.plain:
-        return _analysis.predicted_converged_epoch(lam, a, lr, rtol), stab.regime(lr)
+    k = len(lrs)
+
+    def regime(i):
+        if optim.lr_mult is not None:
+            return "scheduled"
+        if betas is None:
+            return stab.regime(lrs[i])
+        return stab.momentum_regime(lrs[i], betas[i], optim.nesterov)
+
     if optim.batch_size is not None:  # stochastic: only the full-batch regime is predictable
-        regime = stab.regime(lr) if optim.betas is None else stab.momentum_regime(lr, beta, optim.nesterov)
-        return None, regime
-    lrs = optim.lr_mult if optim.lr_mult is not None else np.full(max(epochs, 1), lr)
-    gaps = _analysis.simulate_gaps(lam, a, lrs, beta, optim.nesterov, epochs)
-    hit = np.flatnonzero(gaps <= rtol * gaps[0]) if gaps[0] > 0 else np.array([0])
-    predicted = int(hit[0]) if hit.size else None
-    if optim.lr_mult is not None:
-        return predicted, "scheduled"
-    return predicted, stab.momentum_regime(lr, beta, optim.nesterov)
+        return [(None, regime(i)) for i in range(k)]
+    if optim.plain:
+        found = _analysis.predicted_converged_epochs(lam, a, lrs, rtol)
+    else:
+        mult = np.ones(max(epochs, 1)) if optim.lr_mult is None else np.asarray(optim.lr_mult)
+        gaps = _analysis.simulate_gaps(lam, a, lrs[:, None] * mult[None, :],
+                                       np.zeros(k) if betas is None else betas, optim.nesterov,
+                                       epochs)
+        hit = gaps <= rtol * gaps[:, :1] if gaps[0, 0] > 0 else np.ones_like(gaps, dtype=bool)
+        found = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+    return [(None if f < 0 else int(f), regime(i)) for i, f in enumerate(found)]
 
 
 def noise_floor(losses, loss_star, status) -> float | None:

@@ -19,6 +19,7 @@ from gdcore._fit import (
     check_run_options,
     execute,
     noise_floor,
+    predict_runs,
     status_of,
 )
 from gdcore._inputs import check_epochs, check_lr, check_positive, prepare, to_library
@@ -169,24 +170,6 @@ class SweepResult:
         return df
 
 
-def _predict_many(stab, a, lrs, betas, rtol, optim, epochs):
-    """(predicted converged epoch, regime) per run, vectorised over the K runs."""
-    lam = stab.eigenvalues
-    if optim.batch_size is not None:
-        if betas is None:
-            return [(None, stab.regime(lr)) for lr in lrs]
-        return [(None, stab.momentum_regime(lr, b, optim.nesterov)) for lr, b in zip(lrs, betas)]
-    if betas is None:
-        eps = _analysis.predicted_converged_epochs(lam, a, lrs, rtol)
-        return [(None if e < 0 else int(e), stab.regime(lr)) for e, lr in zip(eps, lrs)]
-    table = np.repeat(lrs[:, None], max(epochs, 1), axis=1)
-    gaps = _analysis.simulate_gaps(lam, a, table, betas, optim.nesterov, epochs)
-    hit = gaps <= rtol * gaps[:, :1] if gaps[0, 0] > 0 else np.ones_like(gaps, dtype=bool)
-    first = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
-    return [(None if f < 0 else int(f), stab.momentum_regime(lr, b, optim.nesterov))
-            for f, lr, b in zip(first, lrs, betas)]
-
-
 def _check_lrs(lrs) -> np.ndarray:
     try:
         arr = np.asarray(lrs, dtype=np.float64)
@@ -288,7 +271,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
         w_star = to_library(sb.asarray(w_star, prep.dtype, prep.device), prep)
     status = tuple(status_of(c, v) for c, v in zip(conv, div))
-    preds = _predict_many(stab, a, lr_arr, betas, rtol, optim, epochs)
+    preds = predict_runs(stab, a, lr_arr, betas, rtol, optim, epochs)
     return SweepResult(
         lrs=lr_arr,
         losses=losses,
