@@ -622,9 +622,13 @@ def _sweep(args) -> int:
         lrs = np.geomspace(s.lr_crit / 50, 1.2 * s.lr_crit, 60)
         print(f"no --lrs given: 60 lrs from lr_crit/50 = {lrs[0]:.3g} to 1.2 lr_crit = "
               f"{lrs[-1]:.3g} (geometric)")
-    # Long sweeps run in chunks of lrs so that a progress bar can move.
-    work = X.shape[0] * X.shape[1] * len(lrs) * max(args.epochs, 1)
-    n_chunks = min(len(lrs), 20) if work > 2e8 else 1
+    # Long direct-path sweeps run in chunks of lrs so that a progress bar can move.  On the
+    # Gram path (the default whenever n >= 4d) every chunk would redo the pass over X that
+    # dominates the time, so there the sweep is one call.
+    n, d = X.shape
+    gram = gdcore._fit.choose_method("auto", n, d) == "gram"
+    work = n * d * len(lrs) * max(args.epochs, 1)
+    n_chunks = min(len(lrs), 20) if (work > 2e8 and not gram) else 1
     chunks = np.array_split(lrs, n_chunks)
     parts = [
         _library_call(gdcore.sweep, X, y, chunk, epochs=args.epochs, backend=args.backend,
