@@ -136,3 +136,39 @@ def test_gram_path_gives_the_direct_path_iterates(backend, p, frac, epochs):
         _scaled_close(gram.losses[:k], direct.losses[:k], rtol, "losses before divergence")
     else:
         assert _near_threshold(direct, rtol)
+
+
+# Backends whose direct path visits X in row blocks (torch keeps the whole-array
+# autograd graph: its blocked form measured slower, see benchmarks/README.md).
+BLOCKED = [b for b in BACKENDS if b != "torch"]
+
+
+@pytest.mark.parametrize("blocked_backend", BLOCKED)
+@settings(max_examples=EXAMPLES)
+@given(p=problems(max_n=80), data=st.data())
+def test_row_blocks_give_the_whole_array_iterates(blocked_backend, p, data):
+    """The one-pass blocked gradient is the same sum as the whole-array one.
+
+    Blocks are forced small (any size from 1 row to n - 1, so a ragged last
+    block is common) and K = 3 learning rates run together.
+    """
+    require(blocked_backend)
+    X, y, dtype = p
+    rows = data.draw(st.integers(1, X.shape[0] - 1), label="rows")
+    epochs = data.draw(st.integers(0, 40), label="epochs")
+    lrs = np.array([0.3, 0.7, 0.95]) * gdcore.stability(X).lr_crit
+    kw = dict(epochs=epochs, dtype=dtype, backend=blocked_backend, method="direct")
+    whole = gdcore.sweep(X, y, lrs, **kw)
+    calls = []
+
+    def small_blocks(d, cols):
+        calls.append((d, cols))
+        return rows
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gdcore.core, "block_rows", small_blocks)
+        blocked = gdcore.sweep(X, y, lrs, **kw)
+    assert calls, "the direct path did not ask for a block size"
+    rtol = default_rtol(dtype)
+    _scaled_close(blocked.losses, whole.losses, rtol, "losses")
+    _scaled_close(blocked.weights, whole.weights, rtol, "weights")

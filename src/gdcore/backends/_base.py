@@ -136,10 +136,20 @@ class BackendBase:
         return partial(core.direct_loss, p.X, p.Y, xp=self.xp, n=p.n)
 
     def value_and_grad(self, p: Problem):
-        """Per-run losses and gradient at W; here the analytic gradient."""
+        """Per-run losses and gradient at W; here the analytic gradient.
+
+        The direct path visits ``X`` in row blocks (:func:`gdcore.core.blockwise`),
+        so each epoch reads ``X`` from memory once.
+        """
         if p.method == "gram":
             return partial(core.gram_grad, p.G, p.W_star, p.loss_star, xp=self.xp)
-        return partial(core.direct_grad, p.X, p.Y, xp=self.xp, n=p.n)
+        n = p.X.shape[0] if p.n is None else p.n
+        block = partial(core.direct_grad, xp=self.xp, n=n)
+        return partial(core.blockwise, block, p.X, p.Y, rows=self.block_rows(p))
+
+    def block_rows(self, p: Problem) -> int:
+        """Rows per block of the direct path's one-pass gradient."""
+        return core.block_rows(p.X.shape[1], p.W0.shape[1])
 
     def index(self, host_idx, like):
         """A host integer array as an index array next to ``like``."""

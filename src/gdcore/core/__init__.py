@@ -19,6 +19,8 @@ from gdcore.core._loop import (
     thresholds,
 )
 from gdcore.core._mse import (
+    block_rows,
+    blockwise,
     direct_grad,
     direct_loss,
     gram_grad,
@@ -31,6 +33,8 @@ from gdcore.core._scale import standardize
 __all__ = [
     "RunState",
     "Thresholds",
+    "block_rows",
+    "blockwise",
     "direct_grad",
     "direct_loss",
     "gram_grad",

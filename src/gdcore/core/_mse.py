@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from gdcore._compat import device
 
-__all__ = ["direct_grad", "direct_loss", "gram_grad", "gram_loss", "gram_stats", "residual_loss"]
+__all__ = [
+    "block_rows",
+    "blockwise",
+    "direct_grad",
+    "direct_loss",
+    "gram_grad",
+    "gram_loss",
+    "gram_stats",
+    "residual_loss",
+]
 
 
 def _per_run(col_sums, m, xp):
@@ -57,6 +66,42 @@ def direct_grad(X, Y, W, xp, n=None):
     R = _residual(X, Y, W, xp)
     loss = _per_run(xp.sum(R * R, axis=0), Y.shape[1], xp) / n
     return loss, (2.0 / n) * (X.T @ R)
+
+
+def block_rows(d, cols):
+    """Rows per block of the one-pass direct gradient (:func:`blockwise`).
+
+    About 2**20 elements of ``X`` plus the residual (4 MB in float32): small
+    enough that a block is still in the CPU's cache when ``X_b^T R_b`` reads it
+    again right after ``X_b @ W``, large enough that the per-block call
+    overhead is negligible.  At least 1024 rows.
+    """
+    return max(1024, (1 << 20) // max(d + cols, 1))
+
+
+def blockwise(block_value_and_grad, X, Y, W, rows):
+    """Per-run loss and gradient summed over blocks of at most ``rows`` rows.
+
+    ``block_value_and_grad(X_b, Y_b, W)`` returns one block's share of the
+    loss (K,) and of the gradient (d, K*m), both already divided by the full
+    row count.  The MSE and its gradient are sums over rows, so the total is
+    the exact sum of the blocks' shares; only the order of the additions
+    changes.  Visiting ``X`` block by block reads it from memory once per
+    epoch instead of twice (``X @ W``, then ``X^T R``): on a tall ``X`` that
+    does not fit in cache this is what bounds an epoch.
+    """
+    n = X.shape[0]
+    if n <= rows:
+        return block_value_and_grad(X, Y, W)
+    loss = grad = None
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)  # the standard leaves out-of-bounds stops unspecified
+        part_loss, part_grad = block_value_and_grad(X[start:stop, :], Y[start:stop, :], W)
+        if loss is None:
+            loss, grad = part_loss, part_grad
+        else:
+            loss, grad = loss + part_loss, grad + part_grad
+    return loss, grad
 
 
 def _error(W, W_star, xp):
