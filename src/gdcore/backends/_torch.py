@@ -3,6 +3,12 @@
 The loss is the standard-only :func:`gdcore.core.direct_loss` (or its Gram
 form); its gradient comes from ``torch.autograd.grad``, never from the
 analytic formula, so the tests comparing backends also check autograd.
+
+Unlike numpy and jax, the direct path takes the gradient of the whole array
+at once rather than block by block (:func:`gdcore.core.blockwise`): on a CPU
+torch's matrix-vector kernels, not memory, bound an epoch (``X @ w`` alone
+took 28-38 ms at 1e6 x 64 float32, against 15 ms for numpy), and one
+autograd call per block measured 66-84 against 52-59 ms per epoch.
 """
 
 from __future__ import annotations
