@@ -65,7 +65,7 @@ def _blocked_value_and_grad(X, Y, n, rows):
     an epoch reads ``X`` from memory once.  On a CPU at 1e6 x 64 float32 this
     measured 27.6 against 47.4 ms per epoch for the whole-array gradient.
     """
-    total, d = X.shape
+    total = X.shape[0]
     n = total if n is None else n
     full = total // rows
 
