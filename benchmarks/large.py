@@ -132,13 +132,8 @@ def work(backend, method, n, d, epochs, repeats) -> dict:
     reset_peak_rss()
     overhead = measure(lambda i: call(i, epochs=0), repeats=repeats, warmup=0)
     peak_epochs0 = peak_rss_bytes()  # validation + analysis + one evaluation
-    rss_before_timed = rss_bytes()
-    reset_peak_rss()
-    timing = measure(call, repeats=repeats, warmup=0)
-    peak = peak_rss_bytes()  # the timed fits
+    timing, bw, floor, memory = _timed(call, repeats, nbytes, rss_start, rss_after_x, reset_ok)
     traces_after = _common.trace_count(backend)
-    bw = copy_bandwidth(nbytes)
-    floor = 2 * nbytes / (bw["bandwidth_GBps"] * 1e9)
     return {
         "versions": info,
         "nbytes": nbytes,
@@ -155,18 +150,10 @@ def work(backend, method, n, d, epochs, repeats) -> dict:
         "epochs_run": first.epochs_run,
         "method_used": first.method,
         "memory": {
-            "rss_start": rss_start,
-            "rss_after_x": rss_after_x,
+            **memory,
             "peak_before_fit": peak_before,
-            "peak_reset": reset_ok,
             "peak_first_call": peak_first,
             "peak_epochs0": peak_epochs0,
-            "peak_rss": peak,
-            "peak_over_x": peak / nbytes,
-            "increase_over_x": _over(peak, rss_after_x, nbytes),
-            "rss_before_timed": rss_before_timed,
-            "total_over_x": _over(peak, rss_start, nbytes),
-            "working_over_x": _over(peak, rss_before_timed, nbytes),
             "first_call_increase_over_x": _over(peak_first, rss_after_x, nbytes),
             "epochs0_increase_over_x": _over(peak_epochs0, rss_after_x, nbytes),
         },
@@ -179,24 +166,38 @@ def _work_bare(X, y, backend, epochs, repeats, nbytes, info, rss_start, rss_afte
     t0 = time.perf_counter()
     run(0)
     first_call_s = time.perf_counter() - t0
-    rss_before_timed = rss_bytes()
-    reset_peak_rss()
-    timing = measure(run, repeats=repeats, warmup=0)
-    peak = peak_rss_bytes()
-    bw = copy_bandwidth(nbytes)
-    floor = 2 * nbytes / (bw["bandwidth_GBps"] * 1e9)
+    timing, bw, floor, memory = _timed(run, repeats, nbytes, rss_start, rss_after_x, reset_ok)
     per_epoch = timing["median_s"] / epochs
     return {
         "versions": info, "nbytes": nbytes, "timing": timing, "first_call_s": first_call_s,
         "per_epoch_s": per_epoch, "marginal_per_epoch_s": per_epoch, "bandwidth": bw,
-        "floor_per_epoch_s": floor, "status": None, "method_used": "bare",
-        "memory": {"rss_start": rss_start, "rss_after_x": rss_after_x, "peak_reset": reset_ok,
-                   "peak_rss": peak, "peak_over_x": peak / nbytes,
-                   "increase_over_x": _over(peak, rss_after_x, nbytes),
-                   "rss_before_timed": rss_before_timed,
-                   "total_over_x": _over(peak, rss_start, nbytes),
-                   "working_over_x": _over(peak, rss_before_timed, nbytes)},
+        "floor_per_epoch_s": floor, "status": None, "method_used": "bare", "memory": memory,
     }
+
+
+def _timed(fn, repeats, nbytes, rss_start, rss_after_x, reset_ok):
+    """Time ``fn(i)`` with the peak-RSS mark reset just before; then the floor and memory.
+
+    Returns the timing summary, the copy bandwidth, the floor per epoch (one
+    copy of X = 2 passes) and the memory fields every row reports.
+    """
+    rss_before_timed = rss_bytes()
+    reset_peak_rss()
+    timing = measure(fn, repeats=repeats, warmup=0)
+    peak = peak_rss_bytes()  # the timed calls
+    bw = copy_bandwidth(nbytes)
+    memory = {
+        "rss_start": rss_start,
+        "rss_after_x": rss_after_x,
+        "rss_before_timed": rss_before_timed,
+        "peak_reset": reset_ok,
+        "peak_rss": peak,
+        "peak_over_x": peak / nbytes,
+        "increase_over_x": _over(peak, rss_after_x, nbytes),
+        "total_over_x": _over(peak, rss_start, nbytes),
+        "working_over_x": _over(peak, rss_before_timed, nbytes),
+    }
+    return timing, bw, 2 * nbytes / (bw["bandwidth_GBps"] * 1e9), memory
 
 
 def _memory(mem):
