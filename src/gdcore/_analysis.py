@@ -1,21 +1,27 @@
 """Closed-form analysis of the quadratic: optimum, Hessian spectrum, predictions.
 
-The heavy pass over the data (``X^T X``, ``X^T y`` in float64, chunked) runs
-in the backend's own arrays through :func:`gdcore.core.gram_stats`; only the
-d x d and d x m results come to the host, where numpy's ``eigh`` gives the
-spectrum of ``H = (2/n) X^T X``.  Everything the contract calls "predicted" is
-computed here from that spectrum.
+Everything here comes from a factorisation of ``X`` itself, never from
+``X^T X`` (which squares the condition number): one pass over the rows folds
+``[X | Y]`` into its small R factor (:func:`gdcore.core.tsqr`, in the
+backend's own arrays, float64), and the host takes the SVD of the d x d part.
+The singular values ``sigma_i`` of ``X / sqrt(n)`` give the Hessian's
+eigenvalues ``lambda_i = 2 sigma_i**2``; ``w*`` is solved from the SVD with
+the rank decided on ``sigma`` by ``lstsq``'s rule; ``L*`` is the norm of the
+factor's residual block.  Everything the definitions call "predicted"
+(``docs/definitions.md``) is computed here from that spectrum.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdcore import core
+from gdcore._errors import IllConditionedWarning
 
 __all__ = [
     "Quadratic",
@@ -27,6 +33,8 @@ __all__ = [
     "simulate_gaps",
 ]
 
+_EPS64 = float(np.finfo(np.float64).eps)
+
 
 class Quadratic(NamedTuple):
     """Host float64 description of one least-squares problem."""
@@ -34,44 +42,134 @@ class Quadratic(NamedTuple):
     n: int
     eigenvalues: np.ndarray  # of H, ascending, (d,)
     eigenvectors: np.ndarray  # (d, d), columns
-    positive: np.ndarray  # bool (d,): eigenvalue counted as > 0
-    G: np.ndarray  # X^T X / n
+    positive: np.ndarray  # bool (d,): direction kept (sigma above lstsq's rank tolerance)
+    G: np.ndarray  # R^T R / n = X^T X / n, for the Gram-path epochs
     w_star: np.ndarray | None  # (d, m) minimum-norm least squares
     loss_star: float | None
+    singular_values: np.ndarray | None = None  # of X / sqrt(n), descending, (d,)
 
 
 def analyse(prep, *, with_optimum=True) -> Quadratic:
-    """Spectrum (and optimum, when ``prep.Y`` is given) of the prepared problem."""
-    be, xp = prep.backend, prep.backend.xp
+    """Spectrum (and optimum, when ``prep.Y`` is given) of the prepared problem.
+
+    Warns once (:class:`gdcore.IllConditionedWarning`) when ``cond(X)`` exceeds
+    ``1/sqrt(eps)`` of the working dtype or when directions were dropped as
+    numerically zero; raises ``ValueError`` when the Hessian of a finite ``X``
+    is not representable in float64.
+    """
+    be = prep.backend
+    Y = prep.Y if with_optimum else None
     with be.context("float64"):
-        G, b, c = be.gram(prep.X, prep.Y if with_optimum else None, be.dtype("float64"))
+        R = be.factor(prep.X, Y)
+    n, d = prep.X.shape
+    if not np.all(np.isfinite(R)):
         if be.lazy:  # validation was folded into this pass: locate a problem only if there is one
-            _check_stats(prep, G, b, c)
-        mu, V = np.linalg.eigh((G + G.T) / 2)
-        mu = np.clip(mu, 0.0, None)  # G is positive semi-definite; drop rounding below 0
-        n, d = prep.X.shape
-        tol = (mu[-1] if mu.size else 0.0) * max(n, d) * np.finfo(np.float64).eps
-        positive = mu > tol
-        w_star = loss_star = None
-        if with_optimum and prep.Y is not None:
-            Vp = V[:, positive]
-            w_star = Vp @ ((Vp.T @ b) / mu[positive][:, None])
-            if be.lazy or be.gram_loss_star:  # no second pass over X: the quadratic's own form
-                loss_star = max(0.0, c - 2.0 * float(np.sum(b * w_star)) + float(np.sum(w_star * (G @ w_star))))
-            else:
-                wb = be.asarray(w_star, "float64", prep.device)
-                loss_star = float(core.residual_loss(prep.X, prep.Y, wb, xp, dtype=be.dtype("float64")))
-    return Quadratic(n, 2.0 * mu, V, positive, G, w_star, loss_star)
+            _check_stats(prep, Y)
+        raise ValueError(
+            "the entries of X (or y) are too large to factor in float64 (the QR of the data "
+            "overflowed); divide X and y by a power of ten first (a scale s on X scales lr_crit "
+            "by 1/s**2), or use standardize=True."
+        )
+    quad = from_factor(R, n, d, with_optimum=Y is not None)
+    _warn_conditioning(quad, prep.dtype)
+    return quad
 
 
-def _check_stats(prep, G, b, c):
+def from_factor(R, n, d, *, with_optimum=True) -> Quadratic:
+    """The :class:`Quadratic` of the data whose ``[X | Y]`` has the R factor ``R``.
+
+    ``R`` is (d+m) x (d+m) host float64 (just d x d without ``Y``).  The SVD
+    ``R_X = U diag(s) V^T`` of its top-left block has the singular values of
+    ``X``; directions with ``s <= max(n, d) * eps * s_max`` (``lstsq``'s rule)
+    are numerically zero.  ``w* = V diag(1/s) U^T Z`` over the kept directions
+    (the minimum-norm solution), and ``n L* = ||S||^2 + ||U_dropped^T Z||^2``.
+    """
+    root_n = math.sqrt(n)
+    Rx = R[:d, :d] / root_n  # the R factor of X / sqrt(n): no square of X is ever formed
+    U, s, Vt = np.linalg.svd(Rx)
+    tol = max(n, d) * _EPS64 * (s[0] if s.size else 0.0)
+    keep = s > tol
+    with np.errstate(over="ignore", under="ignore"):
+        lam = 2.0 * s * s  # descending
+        G = Rx.T @ Rx
+    if s[0] > 0 and not (np.isfinite(lam[0]) and lam[0] > 0 and 0 < 2.0 / lam[0] < np.inf):
+        raise ValueError(
+            f"X is too {'large' if lam[0] > 1 else 'small'} for float64: its largest singular "
+            f"value over sqrt(n) is {s[0]:.3g}, so the Hessian's largest eigenvalue "
+            f"2 sigma**2 = {2 * s[0] ** 2 if np.isfinite(lam[0]) else float('inf'):.3g} and "
+            "lr_crit = 2 / lambda_max cannot be represented in float64. Rescale X "
+            "(standardize=True, or divide it by a power of ten: a scale s on X scales lr_crit "
+            "by 1/s**2)."
+        )
+    keep &= lam > 0  # a kept direction whose eigenvalue underflows cannot move GD either
+    w_star = loss_star = None
+    if with_optimum:
+        Z = R[:d, d:] / root_n
+        S = R[d:, d:] / root_n
+        UZ = U.T @ Z
+        w_star = Vt.T[:, keep] @ (UZ[keep] / s[keep][:, None])
+        with np.errstate(over="ignore"):
+            loss_star = float(np.sum(S * S) + np.sum(UZ[~keep] ** 2))
+    # ascending order, as eigh gives it
+    return Quadratic(n, lam[::-1].copy(), Vt.T[:, ::-1].copy(), keep[::-1].copy(), G, w_star,
+                     loss_star, s)
+
+
+def _digits(eps: float, cond: float) -> int:
+    """Significant decimal digits left after an error of ``eps * cond`` (0 .. 16)."""
+    if not math.isfinite(cond):
+        return 0
+    return int(max(0.0, math.floor(-math.log10(eps * cond))))
+
+
+def _user_stacklevel() -> int:
+    """Stack level of the first frame outside gdcore (so a warning names the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("gdcore"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_conditioning(quad: Quadratic, dtype: str) -> None:
+    s = quad.singular_values
+    d = s.size
+    rank = int(np.count_nonzero(quad.positive))
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    kept = s[quad.positive[::-1]]
+    cond = kept[0] / kept[-1] if kept.size else math.inf  # cond(X) itself when nothing was dropped
+    ill = cond > 1.0 / math.sqrt(eps)
+    if not ill and rank == d:
+        return
+    parts = []
+    if rank < d:
+        parts.append(
+            f"X is rank-deficient: {d - rank} of its {d} directions have a singular value at or "
+            f"below max(n, d) * eps * sigma_max = {max(quad.n, d) * _EPS64 * s[0] * math.sqrt(quad.n):.3g} "
+            "and are treated as exactly zero, so w* is the minimum-norm least-squares solution "
+            "on the other directions, gradient descent cannot move along them, and "
+            "condition_number is inf; drop or combine collinear columns"
+        )
+    if ill:
+        what = "cond(X)" if rank == d else "on the kept directions cond(X)"
+        parts.append(
+            f"X is ill-conditioned: {what} = {cond:.3g} (the Hessian's condition number is its "
+            f"square); w* and the predictions (computed in float64) keep about "
+            f"{_digits(_EPS64, cond)} significant digits"
+            + (f", and gradient descent in {dtype} can match w* to about "
+               f"{_digits(eps, cond)} digits at best" if dtype != "float64" else "")
+        )
+    remedy = "; remedy: standardize=True" + (", dtype='float64'" if dtype != "float64" else "")
+    warnings.warn("; ".join(parts) + remedy + ".", IllConditionedWarning,
+                  stacklevel=_user_stacklevel())
+
+
+def _check_stats(prep, Y):
     from gdcore._inputs import _check_finite
 
     be = prep.backend
-    if not np.all(np.isfinite(G)):
-        _check_finite(prep.X, "X", be.xp, be.to_numpy)
-    if b is not None and not (np.all(np.isfinite(b)) and np.isfinite(c)):
-        _check_finite(prep.Y, "y", be.xp, be.to_numpy)
+    _check_finite(prep.X, "X", be.xp, be.to_numpy)
+    if Y is not None:
+        _check_finite(Y, "y", be.xp, be.to_numpy)
 
 
 def _weights(quad: Quadratic, w0: np.ndarray) -> np.ndarray:
@@ -247,9 +345,18 @@ class Stability:
 
     @property
     def condition_number(self) -> float:
-        """``lambda_max / lambda_min_positive``: how much slower the slowest direction is."""
-        lmin = self.lambda_min_positive
-        return self.lambda_max / lmin if lmin > 0 else math.inf
+        """``lambda_max / lambda_min = cond(X)**2``, ``inf`` when X is (numerically) rank-deficient.
+
+        The true ratio of the whole spectrum, taken from the singular values of
+        X (never from ``X^T X``, whose own rounding would cap it near 1e16).
+        """
+        if self.rank < self.eigenvalues.size:
+            return math.inf
+        q = self._quad
+        if q is not None and q.singular_values is not None:
+            s = q.singular_values
+            return float((s[0] / s[-1]) ** 2)
+        return self.lambda_max / self.lambda_min if self.lambda_min > 0 else math.inf
 
     @property
     def lr_crit(self) -> float:

@@ -128,7 +128,17 @@ def execute(prep: Prepared, quad: Quadratic, lrs, *, epochs, rtol, divergence_fa
     n, d = prep.X.shape
     m = prep.Y.shape[1]
     k = len(lrs)
-    method = "direct" if optim.batch_size else choose_method(method or be.default_method, n, d)
+    asked = method or be.default_method
+    method = "direct" if optim.batch_size else choose_method(asked, n, d)
+    check_representable(lrs, prep.dtype)
+    if method == "gram" and not _fits(quad.G, prep.dtype):
+        if asked == "gram":
+            raise ValueError(
+                f"method='gram' needs X^T X / n in {prep.dtype}, but its entries (up to "
+                f"{np.max(np.abs(quad.G)):.3g}) overflow that dtype; use method='direct' or "
+                "'auto', dtype='float64', or rescale X (standardize=True)."
+            )
+        method = "direct"  # auto: the Gram matrix of such large X does not fit the dtype
     dev = prep.X.device if sb is be else None
 
     def state_array(host):
@@ -152,6 +162,28 @@ def execute(prep: Prepared, quad: Quadratic, lrs, *, epochs, rtol, divergence_fa
         conv = sb.to_numpy(out.converged_epoch).astype(np.int64)
         div = sb.to_numpy(out.diverged_epoch).astype(np.int64)
     return Batch(out.W, losses, conv, div, out.history, method)
+
+
+def _fits(a, dtype) -> bool:
+    """Whether host float64 ``a`` stays finite in ``dtype``."""
+    with np.errstate(over="ignore"):
+        return bool(np.all(np.isfinite(np.asarray(a, dtype=dtype))))
+
+
+def check_representable(lrs, dtype) -> None:
+    """Every learning rate must stay a finite number > 0 in the working dtype."""
+    lrs = np.asarray(lrs, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        cast = lrs.astype(dtype)
+    bad = (cast == 0) | ~np.isfinite(cast)
+    if bad.any():
+        lr = float(lrs[np.argmax(bad)])
+        where = "0" if cast[np.argmax(bad)] == 0 else "inf"
+        raise ValueError(
+            f"lr={lr:.3g} rounds to {where} in {dtype}, so gradient descent could not move "
+            f"(or would jump to inf); use dtype='float64', or rescale X so that lr_crit is "
+            "closer to 1 (standardize=True: a scale s on X scales lr_crit by 1/s**2)."
+        )
 
 
 def status_of(conv: int, div: int) -> str:

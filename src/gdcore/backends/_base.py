@@ -69,22 +69,26 @@ class BackendBase:
     gradient = "analytic"
     lazy = False  # True: validation is folded into the analysis pass (dask)
     default_method = "direct"  # what fit(method=None) runs
-    gram_loss_star = False  # True: L* from the Gram statistics, no second pass over X
 
     @property
     def state_backend(self):
         """Backend whose arrays hold the weights and run state (dask keeps them in numpy)."""
         return self
 
-    def gram(self, X, Y, dtype):
-        """Host float64 ``X^T X / n``, ``X^T Y / n``, ``sum(Y**2) / n`` (one pass over X)."""
+    def factor(self, X, Y):
+        """Host float64 R factor of ``[X | Y]`` (of ``X`` when ``Y`` is None), one pass over X.
+
+        See :func:`gdcore.core.tsqr`; the analysis takes everything it reports
+        (``w*``, ``L*``, the spectrum, the rank) from this small factor.
+        """
         import numpy as np
 
-        G, b, c = core.gram_stats(X, Y, self.xp, dtype=dtype)
-        if Y is None:
-            return self.to_numpy(G).astype(np.float64), None, None
-        return (self.to_numpy(G).astype(np.float64), self.to_numpy(b).astype(np.float64),
-                float(c))
+        R = core.tsqr(X, Y, self.xp, dtype=self.dtype("float64"), qr_r=self.qr_r)
+        return self.to_numpy(R).astype(np.float64)
+
+    def qr_r(self, A):
+        """R factor of a tall matrix ``A`` (the standard's ``linalg.qr``; R-only where cheaper)."""
+        return self.xp.linalg.qr(A)[1]
 
     def distribute(self, problem, update, devices):
         """Spread the rows of X over several devices (jax only)."""

@@ -4,9 +4,8 @@ X and y are ``dask.array`` arrays chunked by rows; the computation runs on the
 default dask scheduler, i.e. on the ``dask.distributed`` Client the user has
 created (a LocalCluster, or a real cluster), else dask's threads.
 
-The MSE makes this cheap: one distributed pass computes ``X^T X``, ``X^T y`` and
-``y^T y`` (a tree reduction over row chunks, in float64), and from then on the
-optimum, the spectrum and *every* epoch of every learning rate run locally on
+The MSE makes this cheap: one distributed pass computes the R factor of ``[X | y]`` (a tall-skinny QR
+over row chunks, in float64), and from then on the optimum, the spectrum and *every* epoch of every learning rate run locally on
 the d x d result with numpy (``method="auto"`` or ``"gram"``).  The weights,
 losses and all other state are small numpy arrays, and results come back as
 numpy.  ``method="direct"`` stays available for honesty: it builds and computes
@@ -50,16 +49,21 @@ class DaskBackend(BackendBase):
     def to_numpy(x):
         return np.asarray(x.compute() if isinstance(x, da.Array) else x)
 
-    def gram(self, X, Y, dtype):
-        """``X^T X / n``, ``X^T Y / n``, ``sum(Y**2) / n`` in one pass (host float64)."""
-        n = X.shape[0]
-        Xf = X.astype(np.float64)
-        G = Xf.T @ Xf / n
-        if Y is None:
-            return np.asarray(dask.compute(G)[0]), None, None
-        Yf = Y.astype(np.float64)
-        G, b, c = dask.compute(G, Xf.T @ Yf / n, (Yf * Yf).sum() / n)
-        return np.asarray(G), np.asarray(b), float(c)
+    def factor(self, X, Y):
+        """R factor of ``[X | Y]`` in float64 by ``dask.array.linalg.tsqr``: one distributed pass.
+
+        Each row chunk is factored where it lives and only the small R factors
+        travel, so the pass never gathers X (see :func:`gdcore.core.tsqr`).
+        """
+        A = X.astype(np.float64)
+        if Y is not None:
+            A = da.concatenate([A, Y.astype(np.float64)], axis=1)
+        _, R = da.linalg.tsqr(A.rechunk({1: -1}))
+        R = np.asarray(R.compute())
+        k = A.shape[1]
+        if R.shape[0] < k:  # fewer rows than columns: pad the factor to square
+            R = np.vstack([R, np.zeros((k - R.shape[0], k))])
+        return R
 
     def value_and_grad(self, p):
         if p.method == "gram":

@@ -157,56 +157,46 @@ def _run(A, B, W0, lrs, betas, lr_mult, loss_star, rtol, divergence_factor, *, e
     return state, rows, hist, epoch
 
 
-def _block_stats(Xc, Yc):
-    Xc = Xc.astype(jnp.float64)
-    G = Xc.T @ Xc
-    if Yc is None:
-        return G, None, None
-    Yc = Yc.astype(jnp.float64)
-    return G, Xc.T @ Yc, jnp.sum(Yc * Yc)
-
-
-def _add(acc, new):
-    return tuple(None if a is None else a + b for a, b in zip(acc, new))
+def _fold(R, Xc, Yc):
+    """Fold one block of rows of ``[X | Y]`` into the running R factor (float64)."""
+    A = Xc.astype(jnp.float64)
+    if Yc is not None:
+        A = jnp.concatenate([A, Yc.astype(jnp.float64)], axis=1)
+    return jnp.linalg.qr(jnp.concatenate([R, A], axis=0), mode="r")
 
 
 @partial(jax.jit, static_argnames=("rows",))
-def _gram_jit(X, Y, rows):
-    """X^T X / n, X^T Y / n, sum(Y^2) / n in float64, one compiled pass over row blocks.
+def _tsqr_jit(X, Y, rows):
+    """:func:`gdcore.core.tsqr` as one compiled pass over row blocks (float64).
 
     Each block is cast to float64 on its own, so no float64 copy of X is ever
-    made (a single ``dot_general(..., preferred_element_type=float64)`` over all
-    of X upcasts the whole operand on CPU: +2 X of memory).
+    made; an op-by-op Python loop over blocks was slow and held more memory on jax.
     """
     n, d = X.shape
+    k = d + (0 if Y is None else Y.shape[1])
     full = n // rows
-    acc = _block_stats(X[:0], None if Y is None else Y[:0])  # zeros of the right shapes
 
-    def body(i, acc):
+    def body(i, R):
         Xc = jax.lax.dynamic_slice_in_dim(X, i * rows, rows)
         Yc = None if Y is None else jax.lax.dynamic_slice_in_dim(Y, i * rows, rows)
-        return _add(acc, _block_stats(Xc, Yc))
+        return _fold(R, Xc, Yc)
 
-    acc = jax.lax.fori_loop(0, full, body, acc)
+    R = jax.lax.fori_loop(0, full, body, jnp.zeros((k, k), dtype=jnp.float64))
     if full * rows < n:
-        acc = _add(acc, _block_stats(X[full * rows :], None if Y is None else Y[full * rows :]))
-    G, b, c = acc
-    return G / n, None if b is None else b / n, None if c is None else c / n
+        R = _fold(R, X[full * rows :], None if Y is None else Y[full * rows :])
+    return R
 
 
 class JaxBackend(BackendBase):
     name = "jax"
     gradient = "jax.grad"
     xp = jnp
-    gram_loss_star = True  # op-by-op chunked passes are slow and memory-hungry on jax
 
-    def gram(self, X, Y, dtype):
+    def factor(self, X, Y):
+        k = X.shape[1] + (0 if Y is None else Y.shape[1])
         with jax.enable_x64(True):
-            G, b, c = _gram_jit(X, Y, min(X.shape[0], core._mse._chunk_rows(X.shape[1])))
-            G = np.asarray(G, dtype=np.float64)
-            if Y is None:
-                return G, None, None
-            return G, np.asarray(b, dtype=np.float64), float(c)
+            R = _tsqr_jit(X, Y, min(X.shape[0], core.qr_rows(k)))
+            return np.asarray(R, dtype=np.float64)
 
     def resolve_device(self, device):
         if device is None:

@@ -18,6 +18,9 @@ class NumpyBackend(BackendBase):
     def asarray(self, data, dtype, device):
         return np.asarray(data, dtype=dtype)
 
+    def qr_r(self, A):
+        return np.linalg.qr(A, mode="r")  # LAPACK geqrf without forming Q
+
     def context(self, dtype):
         # Divergent runs overflow by design; the run reports "diverged" instead
         # of letting RuntimeWarnings reach the user.

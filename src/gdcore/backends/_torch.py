@@ -56,6 +56,9 @@ class TorchBackend(BackendBase):
             return t.to(dtype=dt, device=device if device is not None else t.device)
         return torch.as_tensor(np.asarray(data), dtype=dt, device=device)
 
+    def qr_r(self, A):
+        return torch.linalg.qr(A, mode="r").R  # no Q
+
     @staticmethod
     def to_numpy(x):
         return x.detach().cpu().numpy()

@@ -28,6 +28,7 @@ from gdcore.core._mse import (
     gram_stats,
     residual_loss,
 )
+from gdcore.core._qr import qr_rows, tsqr
 from gdcore.core._scale import standardize
 
 __all__ = [
@@ -44,10 +45,12 @@ __all__ = [
     "initial_state",
     "observe",
     "per_column",
+    "qr_rows",
     "residual_loss",
     "run_eager",
     "safe_weights",
     "standardize",
     "step",
     "thresholds",
+    "tsqr",
 ]
