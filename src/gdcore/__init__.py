@@ -13,7 +13,7 @@ and array-api-strict, measured *and* predicted in closed form.
 
 from gdcore import schedules
 from gdcore._analysis import Stability
-from gdcore._errors import BackendUnavailable
+from gdcore._errors import BackendUnavailable, IllConditionedWarning
 from gdcore._fit import FitResult, Optimum, fit, stability
 from gdcore.backends import available as available_backends
 from gdcore.data import make_linear
@@ -35,6 +35,7 @@ __all__ = [
     "BackendUnavailable",
     "FitResult",
     "GDRegressor",
+    "IllConditionedWarning",
     "LRFinderResult",
     "LRFinderWarning",
     "Optimum",

@@ -85,16 +85,15 @@ def from_factor(R, n, d, *, with_optimum=True) -> Quadratic:
     (the minimum-norm solution), and ``n L* = ||S||^2 + ||U_dropped^T Z||^2``.
     """
     root_n = math.sqrt(n)
-    Rx = R[:d, :d] / root_n  # the R factor of X / sqrt(n): no square of X is ever formed
-    U, s, Vt = np.linalg.svd(Rx)
-    tol = max(n, d) * _EPS64 * (s[0] if s.size else 0.0)
-    keep = s > tol
-    with np.errstate(over="ignore", under="ignore"):
-        lam = 2.0 * s * s  # descending
-        G = Rx.T @ Rx
-    if s[0] > 0 and not (np.isfinite(lam[0]) and lam[0] > 0 and 0 < 2.0 / lam[0] < np.inf):
+    U, sx, Vt = np.linalg.svd(R[:d, :d])  # singular values of X itself: no square is formed
+    s = sx / root_n
+    tol = max(n, d) * _EPS64 * (sx[0] if sx.size else 0.0)
+    keep = sx > tol
+    lam = _square_over_n(sx, n, scale=2.0)  # descending
+    G = _gram_over_n(R[:d, :d], n)
+    if sx[0] > 0 and not (np.isfinite(lam[0]) and lam[0] > 0 and 0 < 2.0 / lam[0] < np.inf):
         raise ValueError(
-            f"X is too {'large' if lam[0] > 1 else 'small'} for float64: its largest singular "
+            f"X is too {'large' if s[0] > 1 else 'small'} for float64: its largest singular "
             f"value over sqrt(n) is {s[0]:.3g}, so the Hessian's largest eigenvalue "
             f"2 sigma**2 = {2 * s[0] ** 2 if np.isfinite(lam[0]) else float('inf'):.3g} and "
             "lr_crit = 2 / lambda_max cannot be represented in float64. Rescale X "
@@ -104,15 +103,35 @@ def from_factor(R, n, d, *, with_optimum=True) -> Quadratic:
     keep &= lam > 0  # a kept direction whose eigenvalue underflows cannot move GD either
     w_star = loss_star = None
     if with_optimum:
-        Z = R[:d, d:] / root_n
-        S = R[d:, d:] / root_n
+        Z = R[:d, d:]
+        S = R[d:, d:]
         UZ = U.T @ Z
-        w_star = Vt.T[:, keep] @ (UZ[keep] / s[keep][:, None])
-        with np.errstate(over="ignore"):
-            loss_star = float(np.sum(S * S) + np.sum(UZ[~keep] ** 2))
+        w_star = Vt.T[:, keep] @ (UZ[keep] / sx[keep][:, None])
+        resid = np.concatenate([S.ravel(), UZ[~keep].ravel()])
+        loss_star = float(np.sum(_square_over_n(resid, n)))
     # ascending order, as eigh gives it
     return Quadratic(n, lam[::-1].copy(), Vt.T[:, ::-1].copy(), keep[::-1].copy(), G, w_star,
                      loss_star, s)
+
+
+def _square_over_n(v, n, scale=1.0):
+    """``scale * v**2 / n`` elementwise, without overflow in ``v**2`` when the result fits."""
+    with np.errstate(over="ignore", under="ignore"):
+        out = scale * (v * v) / n
+        if not np.all(np.isfinite(out)):
+            w = v / math.sqrt(n)
+            out = scale * (w * w)
+    return out
+
+
+def _gram_over_n(Rx, n):
+    """``R^T R / n`` (= ``X^T X / n``), without overflow in ``R^T R`` when the result fits."""
+    with np.errstate(over="ignore", under="ignore"):
+        G = (Rx.T @ Rx) / n
+        if not np.all(np.isfinite(G)):
+            Rs = Rx / math.sqrt(n)
+            G = Rs.T @ Rs
+    return G
 
 
 def _digits(eps: float, cond: float) -> int:
