@@ -141,12 +141,12 @@ def build(D) -> str:
     elif d >= 3:
         full = D["comps"]  # selected, descending lambda: 0 is the top direction
         px, py = full[:, :, 1], full[:, :, 0]
-        xlab = f"error along eigen-direction 2 (lambda = {lam_sel[1]:.3g})"
-        ylab = f"error along eigen-direction 1 (lambda = {lam_sel[0]:.3g})"
+        xlab = f"eigen-direction 2 (lambda = {lam_sel[1]:.3g})"
+        ylab = f"eigen-direction 1 (lambda = {lam_sel[0]:.3g})"
     else:
         px, py = hist[:, :, 0], meas.copy()
         xlab, ylab = f"w[0] ({names[0]})", "loss gap L - L*"
-    if D["standardize"]:
+    if D["standardize"] and d <= 2:
         xlab, ylab = xlab + ", standardized", ylab + ("" if d == 1 else ", standardized")
 
     comp_abs = np.clip(np.abs(D["comps"]), 1e-300, None)
@@ -280,7 +280,7 @@ def build(D) -> str:
     p_reg.add_layout(Span(location=lr_crit, dimension="height", line_color="#d62728", line_dash="dashed",
                           line_width=2))
     p_reg.add_layout(Label(x=lr_opt, y=0.05, text=f" lr_opt = {lr_opt:.3g}", text_font_size="11px"))
-    p_reg.add_layout(Label(x=lr_crit, y=0.15, text=f" lr_crit = {lr_crit:.3g}", text_font_size="11px"))
+    p_reg.add_layout(Label(x=lr_crit, y=1.3, text=f" lr_crit = {lr_crit:.3g}", text_font_size="11px"))
     p_reg.line(fine, rho_fine[0], color="black", line_width=1.5, legend_label="plain GD max |1 - lr*lambda|")
     curve_src = ColumnDataSource({"x": fine, "y": rho_fine[0]}, name="gdcore-curve")
     p_reg.line("x", "y", source=curve_src, color=_PALETTE[0], line_width=2, line_dash="dashed",
@@ -296,6 +296,7 @@ def build(D) -> str:
     if J > 1:
         left, right = _edges(lrs, True)
         bot, top = _edges(betas, False)
+        bot, top = np.maximum(bot, -0.05), np.minimum(top, 1.0)  # momentum lives in [0, 1)
         L, B = np.meshgrid(np.arange(K), np.arange(J))
         cells = {"left": [], "right": [], "bottom": [], "top": [], "epochs": [], "kind": []}
         for j, i in zip(B.ravel(), L.ravel()):
