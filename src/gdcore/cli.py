@@ -807,8 +807,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "0.1, 0.7 and 1.01, a sweep of 60 lrs from 0.02 to 1.2, and the lr range "
                     "test, each beside the closed-form analysis. Prints a summary; with --out "
                     "writes data.png, first_guess.png, fit_before_after.png, loss_curves.png, "
-                    "sweep.png, trajectory.png, lr_find.png, momentum.png, animation.gif, summary.json and "
-                    "sweep.csv.")
+                    "sweep.png, trajectory.png, lr_find.png, momentum.png, animation.gif, summary.json, "
+                    "sweep.csv and explorer.html (the interactive page, with bokeh installed).")
     _add_common(demo, out_help="folder for the figures, summary.json and sweep.csv "
                                "(default: print the summary only)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the data (default 0)")
