@@ -118,6 +118,8 @@ def test_repr_html_is_an_isolated_iframe():
     ex = gdcore.explore(X, y, epochs=5, betas=[0], lrs=[0.1, 0.5])
     out = ex._repr_html_()
     assert out.startswith("<iframe") and 'srcdoc="' in out
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ex.save("/nonexistent-folder/x.html")
     assert html.unescape(out.split('srcdoc="', 1)[1].rsplit('" style=', 1)[0]) == ex.html
     assert "<script" not in out.split("srcdoc=", 1)[1].split('"', 2)[1][:200]
 
@@ -216,6 +218,16 @@ def _browser():
     from playwright.sync_api import sync_playwright
 
     return sync_playwright
+
+
+def test_a_missing_browser_fails_in_ci_and_skips_locally(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(sys.modules[__name__], "REQUIRE_BROWSER", True)
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium"):
+        _browser()
+    monkeypatch.setattr(sys.modules[__name__], "REQUIRE_BROWSER", False)
+    with pytest.raises(pytest.skip.Exception):
+        _browser()
 
 
 def _open(browser, path, problems):

@@ -83,6 +83,9 @@ class Explorer:
         path = pathlib.Path(path)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder; pass a file name such as {path / 'explorer.html'}")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"the folder {path.parent} does not exist; create it or save "
+                                    "the page somewhere else")
         path.write_text(self.html, encoding="utf-8")
         return path
 
@@ -92,7 +95,8 @@ class Explorer:
                 'style="width: 100%; min-width: 1010px; height: 1330px; border: 0;"></iframe>')
 
     def __repr__(self) -> str:
-        return (f"Explorer({len(self.lrs)} learning rates x {len(self.betas)} momentums, "
+        mom = "momentum" if len(self.betas) == 1 else "momentums"
+        return (f"Explorer({len(self.lrs)} learning rates x {len(self.betas)} {mom}, "
                 f"{self.sweep.epochs} epochs, {self.nbytes / 1e6:.1f} MB page)")
 
 
