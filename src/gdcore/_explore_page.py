@@ -133,7 +133,7 @@ def build(D) -> str:
     pred = _clip_gap(D["pred"], floor, cap)
 
     # --- where the iterates go: the weights for 2 columns, else the top two eigen-directions
-    hist, V, w_star = D["hist"], D["V"], D["w_star"]
+    hist, w_star = D["hist"], D["w_star"]
     names = D["feature_names"]
     if d == 2:
         px, py = hist[:, :, 0], hist[:, :, 1]
@@ -333,8 +333,7 @@ def build(D) -> str:
         spot_src = ColumnDataSource({"x": [float(lrs[i0])], "y": [0.0]}, name="gdcore-spot")
         p_map.scatter("x", "y", source=spot_src, size=16, fill_color=None, line_color="black", line_width=3,
                       legend_label="the chosen run")
-        legend = p_map.legend[0]
-        p_map.renderers  # the legend goes below the map, where it hides no cell
+        legend = p_map.legend[0]  # below the map, where it hides no cell
         p_map.center.remove(legend)
         legend.update(orientation="horizontal", nrows=2, label_text_font_size="10px", padding=2,
                       spacing=6, margin=2)
