@@ -14,6 +14,7 @@ and array-api-strict, measured *and* predicted in closed form.
 from gdcore import schedules
 from gdcore._analysis import Stability
 from gdcore._errors import BackendUnavailable, IllConditionedWarning
+from gdcore._explore import Explorer, explore
 from gdcore._fit import FitResult, Optimum, fit, stability
 from gdcore.backends import available as available_backends
 from gdcore.data import make_linear
@@ -33,6 +34,7 @@ def __getattr__(name):
 
 __all__ = [
     "BackendUnavailable",
+    "Explorer",
     "FitResult",
     "GDRegressor",
     "IllConditionedWarning",
@@ -43,6 +45,7 @@ __all__ = [
     "SweepResult",
     "__version__",
     "available_backends",
+    "explore",
     "fit",
     "lr_find",
     "make_linear",

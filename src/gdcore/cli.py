@@ -411,6 +411,7 @@ def _demo(args) -> int:
         figs = _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written,
                              progress=args.progress, momentum=mom)
         summary["figures"] = figs
+        _demo_explorer(X, y, w_first, args, out, written)
     summary["files"] = written + ["summary.json"]
     _write(out, "summary.json", json.dumps(_jsonable(summary), indent=2), written)
     print(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
@@ -662,6 +663,96 @@ def _sweep(args) -> int:
 
 
 # ---------------------------------------------------------------------------
+# gdcore explore
+
+
+def _explore_fn():
+    """``gdcore.explore``, or a UsageError naming the extra when bokeh is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("bokeh") is None:
+        raise UsageError('the explorer needs bokeh: pip install "gdcore[explore]"')
+    import gdcore
+
+    return gdcore.explore
+
+
+def _demo_explorer(X, y, w_first, args, out, written):
+    """The demo's explorer.html (skipped with a note when bokeh is missing)."""
+    try:
+        explore = _explore_fn()
+    except UsageError as exc:
+        print(f"note: no explorer.html: {exc}")
+        return
+    page = _library_call(explore, X, y, w0=w_first, epochs=args.epochs, backend=args.backend,
+                         source=f"make_linear(n=100, seed={args.seed})", feature_names=["x", "bias"],
+                         target_name="y", title="gdcore explorer: the learning-rate study")
+    _write(out, "explorer.html", page.html, written)
+
+
+def _parse_betas(text):
+    values = []
+    for t in text.split(","):
+        if not t.strip():
+            continue
+        try:
+            v = float(t)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{t.strip()!r} is not a number") from None
+        if not 0 <= v < 1:
+            raise argparse.ArgumentTypeError(f"momentum {t.strip()!r} must be in [0, 1), e.g. 0.5")
+        values.append(v)
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} holds no momentum; e.g. 0,0.5,0.9")
+    return values
+
+
+def _explore(args) -> int:
+    import gdcore
+
+    t0 = time.perf_counter()
+    _check_backend(args.backend)
+    explore = _explore_fn()
+    out = pathlib.Path(args.out)
+    if out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; pass a file name such as {out / 'explorer.html'}")
+    if not out.parent.is_dir():
+        raise UsageError(f"the folder of --out {args.out} ({out.parent}) does not exist; create it "
+                         "or pass another path")
+    if args.csv is None:
+        if args.target is not None or args.features is not None:
+            raise UsageError("--target and --features need a DATA file; without one gdcore explore "
+                             "shows the seed data (gdcore demo's)")
+        X, y = gdcore.make_linear(n=100, seed=0)
+        kwargs = dict(w0=list(DEMO_FIRST_GUESS), source="make_linear(n=100, seed=0)",
+                      feature_names=["x", "bias"], target_name="y")
+        print("data: make_linear(n=100, seed=0) -> y = 3x + 2 + uniform[0,1) noise, X = [x, 1]; "
+              f"first guess w = {tuple(DEMO_FIRST_GUESS)}")
+    else:
+        if args.target is None:
+            raise UsageError(f"--target COLUMN is required with the data file {args.csv}; name the "
+                             "column to predict")
+        path = pathlib.Path(args.csv)
+        if path.is_dir() or any(ch in path.name for ch in "*?["):
+            raise UsageError(f"gdcore explore reads one CSV file, not a folder or glob ({args.csv}); "
+                             "the page holds every epoch of every run in memory")
+        X, y, names = _design(args)
+        s = _library_call(gdcore.stability, X, standardize=args.standardize)
+        _describe_data(args, X, names, s)
+        kwargs = dict(source=path.name, feature_names=names, target_name=args.target)
+    ex = _library_call(explore, X, y, lrs=args.lrs, betas=args.betas, epochs=args.epochs,
+                       standardize=args.standardize, backend=args.backend, rtol=args.rtol, **kwargs)
+    try:
+        ex.save(out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out} ({ex.nbytes / 1e6:.1f} MB; {len(ex.lrs)} learning rates x {len(ex.betas)} "
+          f"momentums, {args.epochs} epochs) in {time.perf_counter() - t0:.1f} s: open it in a "
+          "browser, no server or network needed")
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # the parser
 
 
@@ -716,8 +807,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "0.1, 0.7 and 1.01, a sweep of 60 lrs from 0.02 to 1.2, and the lr range "
                     "test, each beside the closed-form analysis. Prints a summary; with --out "
                     "writes data.png, first_guess.png, fit_before_after.png, loss_curves.png, "
-                    "sweep.png, trajectory.png, lr_find.png, momentum.png, animation.gif, summary.json and "
-                    "sweep.csv.")
+                    "sweep.png, trajectory.png, lr_find.png, momentum.png, animation.gif, summary.json, "
+                    "sweep.csv and explorer.html (the interactive page, with bokeh installed).")
     _add_common(demo, out_help="folder for the figures, summary.json and sweep.csv "
                                "(default: print the summary only)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the data (default 0)")
@@ -755,6 +846,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(sw, out_help="folder for sweep.json, sweep.csv and the figures "
                              "(default: print the summary only)")
     sw.set_defaults(func=_sweep)
+
+    ex = sub.add_parser(
+        "explore", help="write the interactive learning-rate explorer: one self-contained HTML page",
+        description="Write one self-contained HTML page (no server, no network; open it from "
+                    "disk) with an lr slider and a momentum slider over precomputed gdcore runs: "
+                    "the loss gap per epoch (measured and predicted), the path of the iterates "
+                    "on the loss contours, the error along each eigen-direction, the regimes with "
+                    "lr_opt and lr_crit, and the (lr, beta) stability map. Without DATA it shows "
+                    "the seed data of 'gdcore demo'.",
+        epilog="example: gdcore explore houses.csv --target price --standardize --out houses.html")
+    ex.add_argument("csv", metavar="DATA", nargs="?", default=None,
+                    help="CSV file with a header row (default: the seed data)")
+    ex.add_argument("--target", metavar="COLUMN", default=None,
+                    help="column to predict (required with DATA)")
+    ex.add_argument("--features", metavar="A,B,...", default=None,
+                    help="comma-separated feature columns (default: every column but the target)")
+    ex.add_argument("--no-bias", action="store_true",
+                    help="do not add a column of ones (the intercept) to the features")
+    ex.add_argument("--standardize", action="store_true",
+                    help="centre and scale each non-constant feature to unit variance first")
+    ex.add_argument("--sep", default=",", help="field delimiter of the CSV (default ',')")
+    ex.add_argument("--rtol", type=_positive_float, default=1e-3,
+                    help="converged when L - L* <= RTOL (L0 - L*) (default 1e-3)")
+    ex.add_argument("--lrs", type=parse_lrs, metavar="START:STOP:NUM[:log]", default=None,
+                    help="lr slider positions (default: 41 geometric lrs from lr_crit/30 to "
+                         "2.2 lr_crit, lr_opt among them)")
+    ex.add_argument("--betas", type=_parse_betas, metavar="B,B,...", default=None,
+                    help="momentum slider positions in [0, 1) (default 0,0.1,...,0.9; '0' for "
+                         "plain gradient descent only)")
+    ex.add_argument("--backend", default="numpy",
+                    help="array library that runs gradient descent (default numpy)")
+    ex.add_argument("--epochs", type=_nonneg_int, default=100, help="epochs per run (default 100)")
+    ex.add_argument("--out", metavar="FILE", default="explorer.html",
+                    help="the page to write (default explorer.html)")
+    ex.set_defaults(func=_explore)
     return parser
 
 

@@ -1,0 +1,320 @@
+"""The interactive explorer: the learning-rate study as one self-contained HTML page.
+
+:func:`explore` trains K learning rates in one vectorised :func:`gdcore.sweep`
+(and every (lr, beta) pair of a momentum grid in a second one), puts the
+closed-form prediction beside every measured curve, and writes the lot into
+one HTML file with Bokeh (standalone output, every script inlined): no server,
+no network, it opens from disk.  A learning-rate slider (and a momentum
+slider) switches every view between the precomputed runs; the only
+hand-written JavaScript is the small callback that copies the chosen run's
+slices into the plotted sources.
+
+Why Bokeh: its standalone output inlines BokehJS (about 1.7 MB, against 3.5 MB
+for plotly.js), its ``CustomJS`` callbacks make switching between precomputed
+runs a few lines, its sliders are keyboard-operable ARIA sliders
+(``role="slider"``, arrow keys), and every string it draws on a canvas
+(titles, axis labels, legends) or shows through ``Div(render_as_text=True)``
+is text, never HTML.
+
+Everything that comes from the data (column names, the file name) is shown as
+text only: either through text-only models or after :func:`html.escape`.
+Bokeh is imported only when a page is built (``import gdcore`` does not
+import it).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Explorer", "explore"]
+
+DEFAULT_BETAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+_MAX_FLOATS = 4_000_000  # what the page may carry (float32) before it gets too heavy to open
+
+
+def _need_bokeh():
+    try:
+        import bokeh  # noqa: F401  (only: is it installed?)
+    except ImportError:
+        raise ImportError(
+            'the explorer needs bokeh: pip install "gdcore[explore]" (or pip install bokeh)'
+        ) from None
+
+
+@dataclass(frozen=True, eq=False)
+class Explorer:
+    """The interactive learning-rate explorer returned by :func:`explore`.
+
+    Attributes
+    ----------
+    html : str
+        The whole page: one self-contained HTML document (every script inlined).
+    sweep : SweepResult
+        The plain gradient-descent sweep behind the lr slider.
+    momentum : SweepResult or None
+        The (lr, beta) grid behind the momentum slider and the stability map
+        (``None`` when ``betas`` held only 0).
+    lrs, betas : numpy.ndarray
+        The slider positions.
+    """
+
+    html: str = field(repr=False)
+    sweep: object = field(repr=False)
+    momentum: object = field(repr=False)
+    lrs: np.ndarray = field(repr=False)
+    betas: np.ndarray = field(repr=False)
+    title: str = "gdcore explorer"
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the page in bytes (UTF-8)."""
+        return len(self.html.encode("utf-8"))
+
+    def save(self, path) -> pathlib.Path:
+        """Write the page to ``path`` (UTF-8) and return the path.
+
+        Raises ``OSError`` with the path and the reason when it cannot be written.
+        """
+        path = pathlib.Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; pass a file name such as {path / 'explorer.html'}")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"the folder {path.parent} does not exist; create it or save "
+                                    "the page somewhere else")
+        path.write_text(self.html, encoding="utf-8")
+        return path
+
+    def _repr_html_(self) -> str:
+        # An iframe keeps the page's scripts and styles apart from the notebook's.
+        return (f'<iframe title="{html.escape(self.title)}" srcdoc="{html.escape(self.html, quote=True)}" '
+                'style="width: 100%; min-width: 1010px; height: 1330px; border: 0;"></iframe>')
+
+    def __repr__(self) -> str:
+        mom = "momentum" if len(self.betas) == 1 else "momentums"
+        return (f"Explorer({len(self.lrs)} learning rates x {len(self.betas)} {mom}, "
+                f"{self.sweep.epochs} epochs, {self.nbytes / 1e6:.1f} MB page)")
+
+
+def _check_betas(betas) -> np.ndarray:
+    if betas is None:
+        return np.asarray(DEFAULT_BETAS)
+    try:
+        arr = np.atleast_1d(np.asarray(betas, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise TypeError(f"betas must be a sequence of numbers in [0, 1), got {betas!r}.") from None
+    if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any((arr < 0) | (arr >= 1)):
+        raise ValueError(f"every momentum in betas must be a number in [0, 1), got {arr.tolist()}; "
+                         "e.g. betas=[0, 0.5, 0.9].")
+    return np.unique(np.concatenate([[0.0], arr]))  # sorted, 0 (plain GD) first
+
+
+def _default_lrs(stab, k=41) -> np.ndarray:
+    """Geometric from lr_crit/30 to 2.2 lr_crit, with lr_opt itself on the grid."""
+    lrs = np.geomspace(stab.lr_crit / 30, 2.2 * stab.lr_crit, k)
+    lrs[int(np.argmin(np.abs(np.log(lrs / stab.lr_opt))))] = stab.lr_opt
+    return lrs
+
+
+def _history(prep, quad, lrs, betas, epochs, rtol, nesterov=False):
+    """Weights at every epoch of every run, (epochs + 1, K, d): the same program as sweep, recorded."""
+    from gdcore._fit import Optim, execute
+
+    optim = Optim(betas, nesterov, None, None, 0)
+    batch = execute(prep, quad, lrs, epochs=epochs, rtol=rtol, divergence_factor=1e6,
+                    stop_on_convergence=False, record_weights=True, method="auto", optim=optim)
+    h = prep.state.to_numpy(batch.history).astype(np.float64)  # (E', d, K)
+    out = np.full((epochs + 1, len(lrs), h.shape[1]), np.nan)
+    out[: h.shape[0]] = np.transpose(h, (0, 2, 1))
+    return out
+
+
+def _contraction(eigenvalues, lr, beta):
+    """Per-direction contraction factor per epoch: |1 - lr lambda| (plain), the root modulus (momentum)."""
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    lr = np.asarray(lr, dtype=np.float64)[..., None]
+    beta = np.asarray(beta, dtype=np.float64)[..., None]
+    t = 1.0 + beta - lr * lam
+    disc = np.sqrt((t * t - 4.0 * beta).astype(complex))
+    return np.maximum(np.abs((t + disc) / 2), np.abs((t - disc) / 2))
+
+
+def _predicted_components(c0, lam, lrs, betas, epochs):
+    """Error along each eigen-direction, (R, epochs + 1, s): the exact heavy-ball recurrence."""
+    e = np.broadcast_to(c0, (len(lrs), c0.size)).astype(np.float64).copy()
+    v = np.zeros_like(e)
+    out = np.empty((len(lrs), epochs + 1, c0.size))
+    out[:, 0] = e
+    L, B = lrs[:, None], betas[:, None]
+    with np.errstate(all="ignore"):
+        for k in range(epochs):
+            v = B * v - L * lam * e
+            e = e + v
+            out[:, k + 1] = e
+    return out
+
+
+def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backend="numpy",
+            w0=None, rtol=1e-3, feature_names=None, target_name=None, source=None,
+            title="gdcore explorer") -> Explorer:
+    """The learning-rate study as one interactive, self-contained HTML page.
+
+    Trains every learning rate of ``lrs`` in one vectorised :func:`gdcore.sweep`
+    and every (lr, beta) pair of ``lrs x betas`` in a second one (heavy-ball
+    momentum), computes the closed-form prediction of each run, and builds a
+    Bokeh page whose sliders switch between those precomputed runs.  The views:
+
+    * the loss gap ``L - L*`` per epoch, measured and predicted (log scale);
+    * the path of the iterates on the loss contours (the weights themselves
+      for two columns, the top two eigen-directions of H otherwise);
+    * the error along each eigen-direction, measured and predicted, with its
+      factor ``|1 - lr lambda_i|`` per epoch;
+    * where the lr sits among the regimes (monotone, oscillating, divergent),
+      with ``lr_opt`` and ``lr_crit`` marked;
+    * the (lr, beta) stability map with the current point on it.
+
+    The page needs no server and no network; open it from disk, or display
+    the returned object in Jupyter.
+
+    Parameters
+    ----------
+    X, y
+        As in :func:`gdcore.fit`; ``y`` has one target column.
+    lrs : sequence of float, optional
+        Slider positions.  Default: 41 geometric values from ``lr_crit / 30``
+        to ``2.2 lr_crit``, with ``lr_opt`` itself on the grid.
+    betas : sequence of float in [0, 1), optional
+        Momentum slider positions (0, plain gradient descent, is always
+        added).  Default 0, 0.1, ..., 0.9.  ``betas=[0]`` leaves out the
+        momentum slider and the stability map.
+    epochs : int, default 100
+    standardize : bool, default False
+        As in :func:`gdcore.fit`: the weights, paths and spectrum are then
+        those of the standardized columns.
+    backend, w0, rtol
+        As in :func:`gdcore.fit`.
+    feature_names : sequence of str, optional
+        Names of the columns of ``X`` (default: the columns of a pandas
+        DataFrame, else ``x0, x1, ...``).  Shown as text, never as HTML.
+    target_name, source : str, optional
+        The target's name and where the data came from (a file name), shown
+        as text in the page's header.
+    title : str
+        The page's title.
+
+    Returns
+    -------
+    Explorer
+        ``.save(path)`` writes the page; in Jupyter it displays inline.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, gdcore
+    >>> X, y = gdcore.make_linear(n=100, seed=0)
+    >>> ex = gdcore.explore(X, y, w0=[-1.0, 1.0], epochs=40, betas=[0, 0.5, 0.9])
+    >>> ex
+    Explorer(41 learning rates x 3 momentums, 40 epochs, ... MB page)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = ex.save(pathlib.Path(tmp) / "explorer.html")
+    ...     page = path.read_text(encoding="utf-8")
+    >>> page.startswith("<!DOCTYPE html>"), "<script src=" in page   # every script inline
+    (True, False)
+    """
+    from gdcore import _analysis
+    from gdcore._fit import check_run_options
+    from gdcore._inputs import check_epochs, library_of, prepare
+    from gdcore.study import _check_lrs, sweep
+
+    _need_bokeh()
+    epochs = check_epochs(epochs)
+    if epochs < 1:
+        raise ValueError("epochs must be at least 1 for the explorer (there is nothing to show at 0).")
+    check_run_options(epochs, rtol, 1e6, "auto")
+    betas = _check_betas(betas)
+    if feature_names is None and library_of(X) == "pandas" and hasattr(X, "columns"):
+        feature_names = [str(c) for c in X.columns]
+    if target_name is None and hasattr(y, "name") and isinstance(getattr(y, "name"), str):
+        target_name = y.name
+    prep = prepare(X, y, w0, backend=backend, standardize=standardize)
+    if prep.backend.lazy:
+        raise ValueError("the explorer runs on data in memory; pass numpy arrays (X.compute()) "
+                         "instead of dask arrays.")
+    if prep.Y.shape[1] != 1:
+        raise ValueError(f"the explorer shows one target, but y has {prep.Y.shape[1]} columns; "
+                         "pass one of them, e.g. y[:, 0].")
+    quad = _analysis.analyse(prep)
+    stab = _analysis.stability_of(quad)
+    if not (stab.lambda_max > 0 and math.isfinite(stab.lr_crit)):
+        raise ValueError("every column of X is zero, so the loss has no curvature and no learning "
+                         "rate to study; check the columns of X.")
+    lrs = _default_lrs(stab) if lrs is None else np.sort(_check_lrs(lrs))
+    n, d = prep.X.shape
+    if feature_names is None:
+        feature_names = [f"x{i}" for i in range(d)]
+    feature_names = [str(f) for f in feature_names]
+    if len(feature_names) != d:
+        raise ValueError(f"feature_names has {len(feature_names)} names but X has {d} columns; "
+                         "give one name per column.")
+    K, J, E1 = lrs.size, betas.size, epochs + 1
+    n_sel = min(d, 6)
+    need = K * J * E1 * (4 + 2 * n_sel)
+    if need > _MAX_FLOATS:
+        raise ValueError(
+            f"{K} learning rates x {J} momentums x {epochs} epochs is too much for one page "
+            f"({need / 1e6:.0f}M numbers); pass fewer lrs, betas or epochs (e.g. epochs=100, "
+            "betas=[0, 0.5, 0.9])."
+        )
+
+    common = dict(epochs=epochs, backend=backend, w0=w0, rtol=rtol, standardize=standardize)
+    sw = sweep(X, y, lrs, **common)
+    mom = sweep(X, y, lrs, momentums=betas[1:], **common) if J > 1 else None
+
+    # every run as (j, i) -> r = j K + i: plain gradient descent first, then each beta > 0
+    run_lr = np.tile(lrs, J)
+    run_beta = np.repeat(betas, K)
+    loss_star = float(sw.optimum.loss)
+    meas = np.empty((J, K, E1))
+    pred = np.empty((J, K, E1))
+    meas[0], pred[0] = sw.losses, sw.predicted_losses()
+    status = [[None] * K for _ in range(J)]
+    for i in range(K):
+        status[0][i] = (sw.status[i], sw.converged_epoch[i], sw.diverged_epoch[i], sw.predicted_epochs[i])
+    hist = np.empty((J, K, E1, d))
+    hist[0] = np.transpose(_history(prep, quad, lrs, None, epochs, rtol), (1, 0, 2))
+    if mom is not None:
+        mm, mp = mom.losses.reshape(K, J - 1, E1), mom.predicted_losses().reshape(K, J - 1, E1)
+        meas[1:], pred[1:] = np.transpose(mm, (1, 0, 2)), np.transpose(mp, (1, 0, 2))
+        for i in range(K):
+            for j in range(1, J):
+                q = i * (J - 1) + (j - 1)
+                status[j][i] = (mom.status[q], mom.converged_epoch[q], mom.diverged_epoch[q],
+                                mom.predicted_epochs[q])
+        h = _history(prep, quad, np.repeat(lrs, J - 1), np.tile(betas[1:], K), epochs, rtol)
+        hist[1:] = np.transpose(h.reshape(E1, K, J - 1, d), (2, 1, 0, 3))
+    meas, pred = meas.reshape(J * K, E1) - loss_star, pred.reshape(J * K, E1) - loss_star
+    hist = hist.reshape(J * K, E1, d)
+    hist[~np.isfinite(meas)] = np.nan  # no path after a run stopped
+
+    w_star = quad.w_star[:, 0]
+    lam, V = quad.eigenvalues, quad.eigenvectors
+    comps = (hist - w_star) @ V  # (R, E1, d) error in the eigenbasis (ascending lambda)
+    c0 = V.T @ (prep.state.to_numpy(prep.w0)[:, 0].astype(np.float64) - w_star)
+    sel = list(range(d - 1, -1, -1)) if d <= 6 else [d - 1, d - 2, d - 3, 2, 1, 0]
+    comp_pred = _predicted_components(c0[sel], lam[sel], run_lr, run_beta, epochs)
+    factors = _contraction(lam[sel], run_lr, run_beta)  # (R, s)
+
+    data = dict(
+        lrs=lrs, betas=betas, epochs=epochs, rtol=rtol, d=d, n=n, stab=stab, loss_star=loss_star,
+        meas=meas, pred=pred, hist=hist, comps=comps[:, :, sel], comp_pred=comp_pred, sel=sel,
+        lam=lam, V=V, w_star=w_star, factors=factors, status=status, c0=c0,
+        feature_names=feature_names, target_name=target_name, source=source, title=title,
+        standardize=bool(standardize), backend=sw.backend, mom=mom,
+    )
+    from gdcore import _explore_page
+
+    page = _explore_page.build(data)
+    return Explorer(page, sw, mom, lrs, betas, title)
