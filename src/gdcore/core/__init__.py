@@ -25,8 +25,6 @@ from gdcore.core._mse import (
     direct_loss,
     gram_grad,
     gram_loss,
-    gram_stats,
-    residual_loss,
 )
 from gdcore.core._qr import qr_rows, tsqr
 from gdcore.core._scale import standardize
@@ -41,12 +39,10 @@ __all__ = [
     "gram_grad",
     "gram_loss",
     "gradient_point",
-    "gram_stats",
     "initial_state",
     "observe",
     "per_column",
     "qr_rows",
-    "residual_loss",
     "run_eager",
     "safe_weights",
     "standardize",

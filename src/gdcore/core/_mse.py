@@ -23,8 +23,6 @@ __all__ = [
     "direct_loss",
     "gram_grad",
     "gram_loss",
-    "gram_stats",
-    "residual_loss",
 ]
 
 
@@ -130,57 +128,3 @@ def gram_grad(G, W_star, loss_star, W, xp):
     E = _error(W, W_star, xp)
     GE = G @ E
     return loss_star + _per_run(xp.sum(E * GE, axis=0), W_star.shape[1], xp), 2.0 * GE
-
-
-def _chunk_rows(d):
-    """Rows per chunk: about 2**20 elements (8 MB in float64), at least 1024 rows."""
-    return max(1024, (1 << 20) // max(d, 1))
-
-
-def gram_stats(X, Y, xp, *, dtype=None, chunk_rows=None):
-    """``X^T X / n``, ``X^T Y / n`` and ``sum(Y**2) / n`` in one pass over the rows.
-
-    Rows are visited in chunks of ``chunk_rows`` and each chunk is cast to
-    ``dtype`` (the accumulation dtype, usually float64) on its own, so the
-    statistics are accurate for float32 data without ever holding a float64
-    copy of ``X``.  With ``Y=None`` only ``X^T X / n`` is computed (the other two
-    are ``None``).
-    """
-    n, d = X.shape
-    chunk_rows = chunk_rows or _chunk_rows(d)
-    dt = X.dtype if dtype is None else dtype
-    dev = device(X)
-    G = xp.zeros((d, d), dtype=dt, device=dev)
-    b = None if Y is None else xp.zeros((d, Y.shape[1]), dtype=dt, device=dev)
-    c = None if Y is None else xp.zeros((), dtype=dt, device=dev)
-    for start in range(0, n, chunk_rows):
-        stop = min(start + chunk_rows, n)  # the standard leaves out-of-bounds stops unspecified
-        Xc = xp.astype(X[start:stop, :], dt)
-        G = G + Xc.T @ Xc
-        if Y is not None:
-            Yc = xp.astype(Y[start:stop, :], dt)
-            b = b + Xc.T @ Yc
-            c = c + xp.sum(Yc * Yc)
-            del Yc
-        del Xc  # never hold two float64 chunks at once
-    if Y is None:
-        return G / n, None, None
-    return G / n, b / n, c / n
-
-
-def residual_loss(X, Y, W, xp, *, dtype=None, chunk_rows=None):
-    """``(1/n) ||X W - Y||^2`` for one ``W`` of shape (d, m), accumulated in ``dtype``.
-
-    Used for the optimal loss ``L*``, where accuracy matters more than speed.
-    """
-    n = X.shape[0]
-    chunk_rows = chunk_rows or _chunk_rows(X.shape[1])
-    dt = X.dtype if dtype is None else dtype
-    Wc = xp.astype(W, dt)
-    total = xp.zeros((), dtype=dt, device=device(X))
-    for start in range(0, n, chunk_rows):
-        stop = min(start + chunk_rows, n)
-        R = xp.astype(X[start:stop, :], dt) @ Wc - xp.astype(Y[start:stop, :], dt)
-        total = total + xp.sum(R * R)
-        del R
-    return total / n
