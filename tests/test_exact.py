@@ -117,7 +117,7 @@ def test_polynomial_designs_against_extended_precision(backend, degree, lo):
     assert r.optimum.loss == pytest.approx(float(loss), rel=1e-6)
 
 
-def test_econometric_table_with_a_calendar_year_beside_the_intercept():
+def econometric_table():
     rng = np.random.default_rng(3)
     n = 120
     year = rng.integers(1990, 2024, size=n).astype(float)
@@ -125,7 +125,11 @@ def test_econometric_table_with_a_calendar_year_beside_the_intercept():
     incidence = rng.uniform(1e-4, 5e-4, size=n)  # cases per person
     X = np.stack([year, population, incidence, np.ones(n)], axis=1)  # cond(X) ~ 1e9
     w_true = np.array([0.8, 3e-5, 4e3, -1500.0])
-    y = X @ w_true + rng.normal(0.0, 0.5, size=n)
+    return X, X @ w_true + rng.normal(0.0, 0.5, size=n)
+
+
+def test_econometric_table_with_a_calendar_year_beside_the_intercept():
+    X, y = econometric_table()
     ref = mp_lstsq(X, y)
     for backend in ("numpy", "torch", "jax"):
         require(backend)
@@ -262,3 +266,23 @@ def test_gram_path_falls_back_to_direct_when_the_gram_matrix_overflows_the_dtype
     assert r.method == "direct" and r.status == "converged"
     with pytest.raises(ValueError, match="method='gram' needs X\\^T X / n in float32"):
         gdcore.fit(X32, y.astype(np.float32), lr=lr, method="gram", epochs=20)
+
+
+def test_cli_prints_each_warning_once_as_one_line(tmp_path, capsys):
+    from gdcore.cli import main
+
+    X, y = econometric_table()
+    rows = ["year,population,incidence,y"] + [
+        ",".join(f"{v:.17g}" for v in (*row[:3], t)) for row, t in zip(X, y)]
+    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
+    code = main(["fit", str(tmp_path / "table.csv"), "--target", "y", "--lr", "1e-12,2e-12",
+                 "--epochs", "5"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0
+    lines = [e for e in err if e.startswith("gdcore: warning: X is ill-conditioned")]
+    assert len(lines) == 1, err  # two fits, one line
+    assert "standardize=True" in lines[0]
+    code = main(["fit", str(tmp_path / "table.csv"), "--target", "y", "--lr", "0.1",
+                 "--standardize", "--epochs", "5"])
+    assert code == 0
+    assert "warning" not in capsys.readouterr().err  # the remedy silences it

@@ -71,7 +71,7 @@ def analyse(prep, *, with_optimum=True) -> Quadratic:
             "by 1/s**2), or use standardize=True."
         )
     quad = from_factor(R, n, d, with_optimum=Y is not None)
-    _warn_conditioning(quad, prep.dtype)
+    _warn_conditioning(quad, prep.dtype, standardized=prep.scaling is not None)
     return quad
 
 
@@ -149,7 +149,7 @@ def _user_stacklevel() -> int:
     return level
 
 
-def _warn_conditioning(quad: Quadratic, dtype: str) -> None:
+def _warn_conditioning(quad: Quadratic, dtype: str, standardized: bool = False) -> None:
     s = quad.singular_values
     d = s.size
     rank = int(np.count_nonzero(quad.positive))
@@ -177,7 +177,12 @@ def _warn_conditioning(quad: Quadratic, dtype: str) -> None:
             + (f", and gradient descent in {dtype} can match w* to about "
                f"{_digits(eps, cond)} digits at best" if dtype != "float64" else "")
         )
-    remedy = "; remedy: standardize=True" + (", dtype='float64'" if dtype != "float64" else "")
+    remedies = [] if standardized else ["standardize=True"]
+    if dtype != "float64":
+        remedies.append("dtype='float64'")
+    remedies.append("removing or combining nearly collinear columns (e.g. orthogonal instead of raw "
+                    "polynomial features)" if ill else "")
+    remedy = "; remedy: " + ", ".join(r for r in remedies if r)
     warnings.warn("; ".join(parts) + remedy + ".", IllConditionedWarning,
                   stacklevel=_user_stacklevel())
 

@@ -41,6 +41,23 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _warning_printer():
+    """``warnings.showwarning`` for the command: each distinct warning once, as one line on stderr.
+
+    A fit per learning rate analyses the same data every time; its warning
+    (e.g. ``IllConditionedWarning``) is worth one line, not one per lr.
+    """
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = f"gdcore: warning: {_one_line(message)}"
+        if text not in seen:
+            seen.add(text)
+            print(text, file=sys.stderr)
+
+    return show
+
+
 def _library_call(fn, *args, **kwargs):
     """Call gdcore; its input errors (ValueError, TypeError, BackendUnavailable) become UsageError."""
     from gdcore import BackendUnavailable
@@ -899,7 +916,10 @@ def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _warning_printer()
+            return args.func(args)
     except UsageError as exc:
         print(f"gdcore: error: {_one_line(exc)}", file=sys.stderr)
         return 2
