@@ -154,3 +154,125 @@ def test_sgd_noise_floor_grows_with_lr_and_shrinks_with_batch_size():
         floors[b] = sw.noise_floor
         assert np.all(np.diff(sw.noise_floor) > 0)  # larger lr, higher floor
     assert np.all(floors[40] < floors[10])  # larger batches, lower floor
+
+
+# ---------------------------------------------------------------------------
+# optimizers as values (gdcore.optimizers)
+
+from typing import NamedTuple  # noqa: E402
+
+from gdcore import optimizers  # noqa: E402
+
+
+@pytest.mark.parametrize(("value", "shorthand"), [
+    (optimizers.gd(), {}),
+    (optimizers.momentum(0.4), {"momentum": 0.4}),
+    (optimizers.momentum(0.4, nesterov=True), {"momentum": 0.4, "nesterov": True}),
+    (optimizers.momentum(0.0, nesterov=True), {"nesterov": True}),
+])
+def test_optimizer_values_mean_exactly_what_the_shorthands_mean(backend, value, shorthand):
+    X, y = gdcore.make_linear(n=50, seed=3)
+    a = gdcore.fit(X, y, lr=0.6, epochs=30, backend=backend, dtype="float64", optimizer=value,
+                   record_weights=True)
+    b = gdcore.fit(X, y, lr=0.6, epochs=30, backend=backend, dtype="float64", **shorthand,
+                   record_weights=True)
+    np.testing.assert_array_equal(a.losses, b.losses)
+    np.testing.assert_array_equal(np.asarray(a.history), np.asarray(b.history))
+    assert (a.status, a.converged_epoch, a.predicted_epoch, a.regime, a.momentum, a.nesterov) == \
+        (b.status, b.converged_epoch, b.predicted_epoch, b.regime, b.momentum, b.nesterov)
+    assert a.optimizer == b.optimizer == value
+
+
+def test_sweep_with_an_optimizer_value_equals_the_momentums_grid(backend):
+    X, y = gdcore.make_linear(n=50, seed=3)
+    lrs = [0.2, 0.6, 1.5, 2.5]
+    a = gdcore.sweep(X, y, lrs, epochs=40, backend=backend, dtype="float64",
+                     optimizer=optimizers.momentum(0.5))
+    b = gdcore.sweep(X, y, lrs, epochs=40, backend=backend, dtype="float64", momentums=[0.5])
+    np.testing.assert_array_equal(a.losses, b.losses)
+    assert a.status == b.status and a.predicted_epochs == b.predicted_epochs
+    np.testing.assert_allclose(a.predicted_losses(), b.predicted_losses(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("value", [optimizers.gd(), optimizers.momentum(0.6),
+                                   optimizers.momentum(0.3, nesterov=True)],
+                         ids=["gd", "momentum", "nesterov"])
+def test_sweep_rows_equal_one_fit_per_lr(backend, value):
+    X, y = gdcore.make_linear(n=40, seed=4)
+    lrs = [0.1, 0.5, 0.9, 1.3]
+    sw = gdcore.sweep(X, y, lrs, epochs=25, backend=backend, dtype="float64", method="direct",
+                      optimizer=value)
+    for i, lr in enumerate(lrs):
+        r = gdcore.fit(X, y, lr=lr, epochs=25, backend=backend, dtype="float64", optimizer=value)
+        row = sw.losses[i, : len(r.losses)]
+        np.testing.assert_allclose(row, r.losses, rtol=1e-12)
+        assert (sw.status[i], sw.converged_epoch[i], sw.diverged_epoch[i]) == \
+            (r.status, r.converged_epoch, r.diverged_epoch)
+        assert sw.predicted_epochs[i] == r.predicted_epoch
+
+
+class _GDThatMayRise(NamedTuple):
+    """Plain GD declaring that its loss may rise: the driver must then not use the rise rule."""
+
+    name = "gd-may-rise"
+    may_rise = True
+    linear = True
+    lookahead = False
+    init = optimizers.gd().init
+    update = optimizers.gd().update
+
+    def heavy_ball(self):
+        return 0.0, False
+
+
+def test_the_divergence_rule_is_read_from_the_optimizer(backend):
+    X, y = gdcore.make_linear(n=100, seed=0)
+    plain = gdcore.fit(X, y, lr=1.01, epochs=400, backend=backend, dtype="float64")
+    assert plain.diverged_epoch == 3  # the loss rose above L(w0): proof of divergence for GD
+    rising = gdcore.fit(X, y, lr=1.01, epochs=400, backend=backend, dtype="float64",
+                        optimizer=_GDThatMayRise())
+    np.testing.assert_array_equal(rising.losses[:4], plain.losses)  # same iterates
+    assert rising.diverged_epoch > 100  # only the millionfold blow-up counts
+
+
+def test_optimizer_and_shorthands_together_are_refused():
+    X, y = gdcore.make_linear(seed=0)
+    with pytest.raises(ValueError, match="either optimizer= or"):
+        gdcore.fit(X, y, lr=0.1, momentum=0.5, optimizer=optimizers.gd())
+    with pytest.raises(ValueError, match="either optimizer= or"):
+        gdcore.sweep(X, y, [0.1], momentums=[0.5], optimizer=optimizers.gd())
+    with pytest.raises(TypeError, match="optimizer must be an optimizer value"):
+        gdcore.fit(X, y, lr=0.1, optimizer="adam")
+    with pytest.raises(ValueError, match="momentum must be in"):
+        optimizers.momentum(1.0)
+
+
+def test_jax_does_not_recompile_for_a_new_momentum():
+    pytest.importorskip("jax")
+    from gdcore.backends._jax import trace_count
+
+    X, y = gdcore.make_linear(n=41, seed=6)  # a shape no other test uses
+    gdcore.fit(X, y, lr=0.3, momentum=0.2, backend="jax", epochs=13)
+    before = trace_count()
+    for lr, beta in ((0.4, 0.5), (0.9, 0.8), (0.1, 0.05)):
+        gdcore.fit(X, y, lr=lr, optimizer=optimizers.momentum(beta), backend="jax", epochs=13)
+    assert trace_count() == before
+
+
+@pytest.mark.filterwarnings("ignore::gdcore.LRFinderWarning")
+def test_lr_find_runs_any_optimizer_on_the_driver(backend):
+    X, y = gdcore.make_linear(n=100, seed=0)
+    plain = gdcore.lr_find(X, y, backend=backend, dtype="float64", steps=40)
+    same = gdcore.lr_find(X, y, backend=backend, dtype="float64", steps=40,
+                          optimizer=optimizers.gd())
+    np.testing.assert_array_equal(plain.losses, same.losses)
+    heavy = gdcore.lr_find(X, y, backend=backend, dtype="float64", steps=40,
+                           optimizer=optimizers.momentum(0.9))
+    # a hand-written momentum ramp, longhand
+    ramp = np.geomspace(1e-6, 10.0, 40)
+    w, v, ref = np.zeros(2), np.zeros(2), []
+    for lr in ramp[: len(heavy.losses)]:
+        ref.append(np.mean((X @ w - y) ** 2))
+        v = 0.9 * v - lr * (2 / len(X)) * X.T @ (X @ w - y)
+        w = w + v
+    np.testing.assert_allclose(heavy.losses, ref, rtol=1e-10)

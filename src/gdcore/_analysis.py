@@ -27,6 +27,7 @@ __all__ = [
     "Quadratic",
     "Stability",
     "analyse",
+    "gap_weights",
     "predicted_converged_epoch",
     "predicted_converged_epochs",
     "predicted_gaps",
@@ -63,7 +64,7 @@ def analyse(prep, *, with_optimum=True) -> Quadratic:
         R = be.factor(prep.X, Y)
     n, d = prep.X.shape
     if not np.all(np.isfinite(R)):
-        if be.lazy:  # validation was folded into this pass: locate a problem only if there is one
+        if be.validates_in_factor():  # validation was folded into this pass: locate a problem only if there is one
             _check_stats(prep, Y)
         raise ValueError(
             "the entries of X (or y) are too large to factor in float64 (the QR of the data "
@@ -188,15 +189,15 @@ def _warn_conditioning(quad: Quadratic, dtype: str, standardized: bool = False) 
 
 
 def _check_stats(prep, Y):
-    from gdcore._inputs import _check_finite
+    from gdcore._inputs import check_finite
 
     be = prep.backend
-    _check_finite(prep.X, "X", be.xp, be.to_numpy)
+    check_finite(prep.X, "X", be.xp, be.to_numpy)
     if Y is not None:
-        _check_finite(Y, "y", be.xp, be.to_numpy)
+        check_finite(Y, "y", be.xp, be.to_numpy)
 
 
-def _weights(quad: Quadratic, w0: np.ndarray) -> np.ndarray:
+def gap_weights(quad: Quadratic, w0: np.ndarray) -> np.ndarray:
     """Loss-gap weight of each eigen-direction: ``(lambda_i / 2) * sum_j c_ij**2``."""
     c = quad.eigenvectors.T @ (w0 - quad.w_star)
     return np.where(quad.positive, quad.eigenvalues / 2.0, 0.0) * np.sum(c * c, axis=1)
@@ -522,7 +523,7 @@ class Stability:
 
         prep = prepare(X, y, w0, backend=backend)
         quad = analyse(prep)
-        a = _weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
+        a = gap_weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
         return predicted_converged_epoch(quad.eigenvalues, a, float(lr), rtol)
 
     def to_dict(self) -> dict:

@@ -122,11 +122,14 @@ def _default_lrs(stab, k=41) -> np.ndarray:
 
 def _history(prep, quad, lrs, betas, epochs, rtol, nesterov=False):
     """Weights at every epoch of every run, (epochs + 1, K, d): the same program as sweep, recorded."""
-    from gdcore._fit import Optim, execute
+    from gdcore import optimizers
+    from gdcore._engine import execute
 
-    optim = Optim(betas, nesterov, None, None, 0)
-    batch = execute(prep, quad, lrs, epochs=epochs, rtol=rtol, divergence_factor=1e6,
-                    stop_on_convergence=False, record_weights=True, method="auto", optim=optim)
+    opt = optimizers.resolve(None, 0.0, nesterov)
+    if betas is not None:
+        opt = optimizers.momentum(0.0, nesterov)._replace(beta=np.asarray(betas, dtype=np.float64))
+    batch = execute(prep, quad, lrs, opt, epochs=epochs, rtol=rtol, divergence_factor=1e6,
+                    stop_on_convergence=False, record_weights=True, method="auto")
     h = prep.state.to_numpy(batch.history).astype(np.float64)  # (E', d, K)
     out = np.full((epochs + 1, len(lrs), h.shape[1]), np.nan)
     out[: h.shape[0]] = np.transpose(h, (0, 2, 1))
@@ -240,7 +243,7 @@ def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backen
     if target_name is None and hasattr(y, "name") and isinstance(getattr(y, "name"), str):
         target_name = y.name
     prep = prepare(X, y, w0, backend=backend, standardize=standardize)
-    if prep.backend.lazy:
+    if prep.backend.validates_in_factor():
         raise ValueError("the explorer runs on data in memory; pass numpy arrays (X.compute()) "
                          "instead of dask arrays.")
     if prep.Y.shape[1] != 1:

@@ -1,4 +1,4 @@
-"""``fit``, ``stability`` and the engine that ``sweep`` shares with them."""
+"""``fit`` and ``stability``: one run of one optimizer, and the analysis behind it."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdcore import _analysis
-from gdcore._analysis import Quadratic, Stability, stability_of
-from gdcore._inputs import (
-    Prepared,
-    check_epochs,
-    check_lr,
-    check_positive,
-    host,
-    prepare,
-    to_library,
-)
-from gdcore.backends._base import Problem, Update
+from gdcore import _analysis, optimizers
+from gdcore._analysis import Stability, stability_of
+from gdcore._engine import execute, noise_floor, predict_runs, run_weights, status_of
+from gdcore._inputs import check_epochs, check_lr, check_positive, host, prepare, to_library
 from gdcore.schedules import as_schedule
 
 __all__ = ["FitResult", "Optimum", "fit", "stability"]
@@ -34,17 +26,6 @@ class Optimum(NamedTuple):
     loss: float
 
 
-class Batch(NamedTuple):
-    """Host-side outcome of K runs (what ``fit`` and ``sweep`` build their results from)."""
-
-    W: Any  # backend (d, K*m)
-    losses: np.ndarray  # (K, epochs_run + 1) float64, nan after a run stopped
-    converged_epoch: np.ndarray  # (K,) int, -1 = never
-    diverged_epoch: np.ndarray  # (K,) int, -1 = never
-    history: Any  # backend (E+1, d, K*m) or None
-    method: str
-
-
 def check_run_options(epochs, rtol, divergence_factor, method):
     epochs = check_epochs(epochs)
     rtol = check_positive(rtol, "rtol", below=1.0)
@@ -54,45 +35,6 @@ def check_run_options(epochs, rtol, divergence_factor, method):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
     return epochs, rtol, divergence_factor
-
-
-def choose_method(method: str, n: int, d: int) -> str:
-    """``"auto"``: the Gram path when n is much larger than d (n >= 4 d).
-
-    An epoch then costs O(d^2) per run instead of O(n d).  The analysis has
-    already computed ``X^T X`` in float64 (for ``L*`` and the spectrum), so the
-    Gram path costs nothing extra to set up.
-    """
-    if method == "auto":
-        return "gram" if n >= 4 * d else "direct"
-    return method
-
-
-class Optim(NamedTuple):
-    """Host-side description of the update rule of one call (validated)."""
-
-    betas: Any = None  # host (K,) float64 or None (plain GD)
-    nesterov: bool = False
-    lr_mult: Any = None  # host (epochs,) float64 schedule factors or None
-    batch_size: int | None = None
-    seed: int = 0
-
-    @property
-    def plain(self) -> bool:
-        """Constant-lr full-batch gradient descent: the case with closed forms."""
-        return self.betas is None and self.lr_mult is None and self.batch_size is None
-
-
-def check_momentum(momentum, nesterov) -> float | None:
-    beta = check_positive(momentum + 1.0, "momentum") - 1.0 if momentum is not None else 0.0
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(
-            f"momentum must be in [0, 1) (heavy ball is unstable for beta >= 1), got {momentum!r}; "
-            "try 0.9, or Stability.polyak() for the optimal pair."
-        )
-    if not isinstance(nesterov, bool):
-        raise TypeError(f"nesterov must be True or False, got {nesterov!r}.")
-    return beta if (beta > 0 or nesterov) else None
 
 
 def check_batch(batch_size, seed, n):
@@ -117,90 +59,6 @@ def schedule_table(sched, epochs) -> np.ndarray:
             "finite number >= 0."
         )
     return table
-
-
-def execute(prep: Prepared, quad: Quadratic, lrs, *, epochs, rtol, divergence_factor,
-            stop_on_convergence, record_weights, method, optim: Optim = Optim(),
-            devices=None) -> Batch:
-    """Run K learning rates on the prepared problem in one vectorised program."""
-    be, sb = prep.backend, prep.state
-    xp = sb.xp
-    n, d = prep.X.shape
-    m = prep.Y.shape[1]
-    k = len(lrs)
-    asked = method or be.default_method
-    method = "direct" if optim.batch_size else choose_method(asked, n, d)
-    check_representable(lrs, prep.dtype)
-    if method == "gram" and not _fits(quad.G, prep.dtype):
-        if asked == "gram":
-            raise ValueError(
-                f"method='gram' needs X^T X / n in {prep.dtype}, but its entries (up to "
-                f"{np.max(np.abs(quad.G)):.3g}) overflow that dtype; use method='direct' or "
-                "'auto', dtype='float64', or rescale X (standardize=True)."
-            )
-        method = "direct"  # auto: the Gram matrix of such large X does not fit the dtype
-    dev = prep.X.device if sb is be else None
-
-    def state_array(host):
-        return sb.asarray(np.asarray(host, dtype=np.float64), prep.dtype, dev)
-
-    with be.context(prep.dtype):
-        W0 = xp.reshape(xp.broadcast_to(xp.reshape(prep.w0, (d, 1, m)), (d, k, m)), (d, k * m))
-        lr_arr = state_array(lrs)
-        if method == "gram":
-            problem = Problem(None, None, state_array(quad.G), state_array(quad.w_star),
-                              quad.loss_star, W0, lr_arr, m, method)
-        else:
-            problem = Problem(prep.X, prep.Y, None, None, quad.loss_star, W0, lr_arr, m, method)
-        betas = None if optim.betas is None else state_array(optim.betas)
-        upd = Update(betas, optim.nesterov, optim.lr_mult, optim.batch_size, optim.seed)
-        if devices is not None:
-            problem, upd = be.distribute(problem, upd, devices)
-        out = be.run(problem, upd, epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
-                     stop_on_convergence=stop_on_convergence, record_weights=record_weights)
-        losses = sb.to_numpy(out.losses).astype(np.float64).T
-        conv = sb.to_numpy(out.converged_epoch).astype(np.int64)
-        div = sb.to_numpy(out.diverged_epoch).astype(np.int64)
-    return Batch(out.W, losses, conv, div, out.history, method)
-
-
-def _fits(a, dtype) -> bool:
-    """Whether host float64 ``a`` stays finite in ``dtype``."""
-    with np.errstate(over="ignore"):
-        return bool(np.all(np.isfinite(np.asarray(a, dtype=dtype))))
-
-
-def check_representable(lrs, dtype) -> None:
-    """Every learning rate must stay a finite number > 0 in the working dtype."""
-    lrs = np.asarray(lrs, dtype=np.float64)
-    with np.errstate(over="ignore", under="ignore"):
-        cast = lrs.astype(dtype)
-    bad = (cast == 0) | ~np.isfinite(cast)
-    if bad.any():
-        lr = float(lrs[np.argmax(bad)])
-        where = "0" if cast[np.argmax(bad)] == 0 else "inf"
-        raise ValueError(
-            f"lr={lr:.3g} rounds to {where} in {dtype}, so gradient descent could not move "
-            f"(or would jump to inf); use dtype='float64', or rescale X so that lr_crit is "
-            "closer to 1 (standardize=True: a scale s on X scales lr_crit by 1/s**2)."
-        )
-
-
-def status_of(conv: int, div: int) -> str:
-    if div >= 0:
-        return "diverged"
-    if conv >= 0:
-        return "converged"
-    return "max_epochs"
-
-
-def run_weights(prep: Prepared, W, k: int):
-    """Weights of run ``k`` from the stacked (d, K*m) matrix, in the user's library."""
-    m = prep.Y.shape[1]
-    w = W[:, k * m : (k + 1) * m]
-    if prep.y_was_1d:
-        w = w[:, 0]
-    return to_library(w, prep)
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,7 +87,18 @@ class FitResult:
     predicted_epoch : int or None
         Converged epoch predicted in closed form for this ``lr``, data and ``w0``.
     regime : str
-        Predicted regime of ``lr`` (see :meth:`Stability.regime`).
+        Predicted regime of ``lr`` (see :meth:`Stability.regime`);
+        ``"adaptive"`` for Adam, whose steps the spectrum does not predict.
+    optimizer : optimizer value
+        What ran (see :mod:`gdcore.optimizers`); ``momentum``/``nesterov``
+        repeat its coefficients for the momentum optimizers.
+
+    Notes
+    -----
+    ``predicted_epoch`` is ``None`` for Adam: its step divides by a running
+    root-mean-square of the gradient, so it is not a fixed linear map of the
+    error and the Hessian's spectrum gives no closed form (nor an exact
+    simulation) of its loss curve.  gdcore says so rather than guess one.
     """
 
     weights: Any
@@ -255,12 +124,18 @@ class FitResult:
     schedule: Any = None
     batch_size: int | None = None
     noise_floor: float | None = None
+    optimizer: Any = None
     _gap_weights: np.ndarray = field(repr=False, default=None)
 
     @property
     def epochs_run(self) -> int:
         """Epochs actually run (fewer than ``epochs`` after an early stop)."""
         return len(self.losses) - 1
+
+    @property
+    def predictable(self) -> bool:
+        """Whether the spectrum predicts this run's loss curve (not for SGD, nor Adam)."""
+        return self.batch_size is None and (self.optimizer is None or self.optimizer.linear)
 
     @property
     def final_loss(self) -> float:
@@ -285,6 +160,12 @@ class FitResult:
         e = self.epochs if epochs is None else int(epochs)
         if self.batch_size is not None:
             raise ValueError("mini-batch SGD has no closed-form loss curve; see noise_floor instead.")
+        if self.optimizer is not None and not self.optimizer.linear:
+            raise ValueError(
+                f"{self.optimizer.name} has no predicted loss curve: its step is not a linear map "
+                "of the error, so the Hessian's spectrum does not predict it; compare r.losses "
+                "with a gd or momentum fit instead."
+            )
         lam = self.stability.eigenvalues
         if self.schedule is None and self.momentum == 0.0 and not self.nesterov:
             gaps = _analysis.predicted_gaps(lam, self._gap_weights, self.lr, e)
@@ -298,6 +179,7 @@ class FitResult:
         return {
             "lr": self.lr,
             "schedule": None if self.schedule is None else repr(self.schedule),
+            "optimizer": None if self.optimizer is None else self.optimizer.name,
             "momentum": self.momentum,
             "nesterov": self.nesterov,
             "batch_size": self.batch_size,
@@ -330,11 +212,12 @@ def _json_float(v: float):
 def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3, dtype=None,
         stop_on_convergence=False, divergence_factor=1e6, record_weights=False,
         method=None, standardize=False, momentum=0.0, nesterov=False, batch_size=None,
-        seed=0, devices=None) -> FitResult:
+        seed=0, devices=None, optimizer=None) -> FitResult:
     """Fit ``y ~ X @ w`` by gradient descent on the mean squared error.
 
-    Full-batch, constant-lr gradient descent by default; heavy-ball or
-    Nesterov momentum, a learning-rate schedule and mini-batch SGD on request.
+    Full-batch, constant-lr gradient descent by default; any optimizer of
+    :mod:`gdcore.optimizers` (heavy-ball or Nesterov momentum, Adam), a
+    learning-rate schedule and mini-batch SGD on request.
 
     Parameters
     ----------
@@ -380,9 +263,11 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         close to 1; weights then refer to the standardized columns, and
         ``result.scaling`` holds the ``(mean, scale)`` used.
     momentum : float in [0, 1), default 0
-        Heavy-ball momentum ``beta``: ``v = beta v - lr g(w)``, ``w = w + v``.
+        Shorthand for ``optimizer=gdcore.optimizers.momentum(momentum)``:
+        heavy ball, ``v = beta v - lr g(w)``, ``w = w + v``.
     nesterov : bool, default False
-        Take the gradient at the look-ahead point ``w + beta v``.
+        Shorthand for ``optimizer=gdcore.optimizers.momentum(momentum, nesterov=True)``:
+        the gradient at the look-ahead point ``w + beta v``.
     batch_size : int, optional
         Mini-batch SGD: every epoch shuffles the rows (seeded) and takes one
         step per batch of this many rows.  ``batch_size=n`` is full-batch GD.
@@ -392,6 +277,9 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         jax only: shard the rows of ``X`` over this many jax devices (data
         parallelism; the compiler's collectives reduce the gradient).  The
         results equal one device's within rounding.
+    optimizer : optimizer value, optional
+        From :mod:`gdcore.optimizers`: ``gd()`` (the default), ``momentum(beta,
+        nesterov=False)``.  Not together with ``momentum=``/``nesterov=``.
 
     Returns
     -------
@@ -422,30 +310,30 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     else:
         lr = base = check_lr(lr)
         table = None
-    beta = check_momentum(momentum, nesterov)
+    opt = optimizers.resolve(optimizer, momentum, nesterov)
     prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
     batch_size, seed = check_batch(batch_size, seed, prep.X.shape[0])
-    optim = Optim(None if beta is None else [beta], nesterov, table, batch_size, seed)
     quad = _analysis.analyse(prep)
-    batch = execute(prep, quad, [base], epochs=epochs, rtol=rtol,
-                    divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
-                    record_weights=record_weights, method=method, optim=optim, devices=devices)
-    conv, div = int(batch.converged_epoch[0]), int(batch.diverged_epoch[0])
-    losses = batch.losses[0]  # K=1: the loop ran exactly this run's epochs
+    runs = execute(prep, quad, [base], opt, epochs=epochs, rtol=rtol,
+                   divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
+                   record_weights=record_weights, method=method, lr_mult=table,
+                   batch_size=batch_size, seed=seed, devices=devices)
+    conv, div = int(runs.converged_epoch[0]), int(runs.diverged_epoch[0])
+    losses = runs.losses[0]  # K=1: the loop ran exactly this run's epochs
     history = None
     if record_weights:
         m = prep.Y.shape[1]
-        h = batch.history[: len(losses), :, 0:m]
+        h = runs.history[: len(losses), :, 0:m]
         history = to_library(h[:, :, 0] if prep.y_was_1d else h, prep)
     stab = stability_of(quad)
-    a = _analysis._weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
+    a = _analysis.gap_weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
     w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
     with prep.backend.context(prep.dtype):
         w_star = to_library(prep.state.asarray(w_star, prep.dtype, prep.device), prep)
-        weights = run_weights(prep, batch.W, 0)
-    ((predicted, regime),) = predict_runs(stab, a, np.array([base]), optim.betas, rtol, optim,
-                                          epochs)
-    beta = beta or 0.0
+        weights = run_weights(prep, runs.W, 0)
+    ((predicted, regime),) = predict_runs(stab, a, np.array([base]), opt, rtol, epochs,
+                                          lr_mult=table, batch_size=batch_size)
+    beta, nest = opt.heavy_ball() if opt.linear else (0.0, False)
     return FitResult(
         weights=weights,
         losses=losses,
@@ -462,56 +350,17 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         epochs=epochs,
         rtol=rtol,
         dtype=prep.dtype,
-        method=batch.method,
+        method=runs.method,
         gradient=prep.backend.gradient,
         scaling=prep.scaling,
-        momentum=beta,
-        nesterov=nesterov,
+        momentum=float(beta),
+        nesterov=nest,
         schedule=sched,
         batch_size=batch_size,
         noise_floor=noise_floor(losses, quad.loss_star, status_of(conv, div)) if batch_size else None,
+        optimizer=opt,
         _gap_weights=a,
     )
-
-
-def predict_runs(stab, a, lrs, betas, rtol, optim: Optim, epochs):
-    """(predicted converged epoch, regime) per run, vectorised over the K runs.
-
-    ``lrs`` (K,) are the runs' base learning rates (the lr of epoch k is
-    ``lrs * optim.lr_mult[k]`` under a schedule), ``betas`` (K,) their momentum
-    or ``None``.  Plain GD uses the closed form; momentum and schedules the
-    exact simulation of the eigen-components; SGD gets the full-batch regime only.
-    """
-    lam = stab.eigenvalues
-    k = len(lrs)
-
-    def regime(i):
-        if optim.lr_mult is not None:
-            return "scheduled"
-        if betas is None:
-            return stab.regime(lrs[i])
-        return stab.momentum_regime(lrs[i], betas[i], optim.nesterov)
-
-    if optim.batch_size is not None:  # stochastic: only the full-batch regime is predictable
-        return [(None, regime(i)) for i in range(k)]
-    if optim.plain:
-        found = _analysis.predicted_converged_epochs(lam, a, lrs, rtol)
-    else:
-        mult = np.ones(max(epochs, 1)) if optim.lr_mult is None else np.asarray(optim.lr_mult)
-        gaps = _analysis.simulate_gaps(lam, a, lrs[:, None] * mult[None, :],
-                                       np.zeros(k) if betas is None else betas, optim.nesterov,
-                                       epochs)
-        hit = gaps <= rtol * gaps[:, :1] if gaps[0, 0] > 0 else np.ones_like(gaps, dtype=bool)
-        found = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
-    return [(None if f < 0 else int(f), regime(i)) for i, f in enumerate(found)]
-
-
-def noise_floor(losses, loss_star, status) -> float | None:
-    """Median loss gap over the last quarter of the epochs: where SGD settles."""
-    if status == "diverged" or len(losses) < 8:
-        return None
-    tail = losses[-max(2, len(losses) // 4):] - loss_star
-    return float(np.median(tail))
 
 
 def stability(X, *, backend="auto", device=None, standardize=False) -> Stability:

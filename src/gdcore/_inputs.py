@@ -14,7 +14,7 @@ import numpy as np
 from gdcore import backends, core
 from gdcore._compat import array_namespace, library_of
 
-__all__ = ["Prepared", "check_epochs", "check_lr", "check_positive", "dtype_name", "host",
+__all__ = ["Prepared", "check_epochs", "check_finite", "check_lr", "check_positive", "dtype_name", "host",
            "prepare", "to_library"]
 
 _FLOAT_NAMES = ("float32", "float64")
@@ -135,7 +135,8 @@ def _name_of_float(arr) -> str:
     return name if name in _FLOAT_NAMES else "float32"
 
 
-def _check_finite(arr, name, xp, to_numpy):
+def check_finite(arr, name, xp, to_numpy):
+    """Raise ValueError naming the first non-finite entry of ``arr`` (row, column), if any."""
     # The sum is finite exactly when every entry is, unless finite values overflow it;
     # it needs no n x d temporary (X may be most of the machine's memory).
     if bool(xp.isfinite(xp.sum(arr))):
@@ -209,8 +210,8 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
         Xb = be.asarray(Xn, dt, dev)
         xp = be.xp
         sb = be.state_backend
-        if not be.lazy:  # lazy backends check finiteness in the analysis pass
-            _check_finite(Xb, "X", xp, be.to_numpy)
+        if not be.validates_in_factor():  # else checked in the analysis pass
+            check_finite(Xb, "X", xp, be.to_numpy)
         scaling = None
         if standardize:
             Xb, mean, scale = core.standardize(Xb, xp)
@@ -230,11 +231,11 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
             if m == 0:
                 raise ValueError("y has no columns; pass at least one target column.")
             Yb = be.asarray(yn, dt, dev)
-            if not be.lazy:
-                _check_finite(Yb, "y", xp, be.to_numpy)
+            if not be.validates_in_factor():
+                check_finite(Yb, "y", xp, be.to_numpy)
             Yb = xp.reshape(Yb, (n, m))
         if w0 is None:
-            W0 = sb.xp.zeros((d, m), dtype=sb.dtype(dt), device=None if sb is not be else Xb.device)
+            W0 = sb.xp.zeros((d, m), dtype=sb.dtype(dt), device=be.state_device(Xb))
         else:
             wn, _ = native(w0, "w0")
             shape = tuple(wn.shape)
@@ -242,7 +243,7 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
                 want = f"({d},)" if m == 1 else f"({d}, {m})"
                 raise ValueError(f"w0 must have shape {want} to match X and y, got {shape}.")
             W0 = sb.asarray(wn, dt, dev)
-            _check_finite(W0, "w0", sb.xp, sb.to_numpy)
+            check_finite(W0, "w0", sb.xp, sb.to_numpy)
             W0 = sb.xp.reshape(W0, (d, m))
     out_lib = "numpy" if x_lib in (None, "pandas", "dask") else x_lib
     return Prepared(be, Xb, Yb, W0, y_1d, dt, dev, out_lib, X if out_lib == x_lib else None,

@@ -644,7 +644,7 @@ def _sweep(args) -> int:
     # Gram path (the default whenever n >= 4d) every chunk would redo the pass over X that
     # dominates the time, so there the sweep is one call.
     n, d = X.shape
-    gram = gdcore._fit.choose_method("auto", n, d) == "gram"
+    gram = gdcore._engine.choose_method("auto", n, d) == "gram"
     work = n * d * len(lrs) * max(args.epochs, 1)
     n_chunks = min(len(lrs), 20) if (work > 2e8 and not gram) else 1
     chunks = np.array_split(lrs, n_chunks)

@@ -42,6 +42,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     stop_on_convergence : bool, default True
     random_state : int or None
         Seed of the mini-batch shuffle.
+    optimizer : optimizer value or None, default None
+        Any of :mod:`gdcore.optimizers` (e.g. ``gdcore.optimizers.adam()``);
+        ``None`` means the one ``momentum``/``nesterov`` describe.  With
+        ``lr="auto"`` the lr is still gradient descent's ``lr_opt``.
 
     Attributes
     ----------
@@ -64,7 +68,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(self, lr="auto", epochs=1000, momentum=0.0, nesterov=False, batch_size=None,
                  backend="numpy", device=None, standardize=True, fit_intercept=True, rtol=1e-6,
-                 stop_on_convergence=True, random_state=None):
+                 stop_on_convergence=True, random_state=None, optimizer=None):
         self.lr = lr
         self.epochs = epochs
         self.momentum = momentum
@@ -77,6 +81,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.rtol = rtol
         self.stop_on_convergence = stop_on_convergence
         self.random_state = random_state
+        self.optimizer = optimizer
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -116,7 +121,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                          nesterov=self.nesterov, batch_size=self.batch_size,
                          seed=0 if self.random_state is None else self.random_state,
                          backend=self.backend, device=self.device, rtol=self.rtol,
-                         stop_on_convergence=self.stop_on_convergence)
+                         stop_on_convergence=self.stop_on_convergence, optimizer=self.optimizer)
         W = np.asarray(res.weights, dtype=np.float64)
         W2 = W.reshape(W.shape[0], -1)
         d = X.shape[1]

@@ -171,15 +171,16 @@ def _runs(results) -> list[_Run]:
     runs = []
     for r in items:
         if isinstance(r, FitResult):
-            with np.errstate(all="ignore"):
-                pred = r.predicted_losses()
+            with np.errstate(all="ignore"):  # no prediction (Adam, SGD): nothing to draw
+                pred = r.predicted_losses() if r.predictable else np.full(r.epochs + 1, np.nan)
             hist = _host(r.history) if r.history is not None else None
             runs.append(_Run(r.lr, r.regime, r.status, r.converged_epoch, r.diverged_epoch,
                              r.predicted_epoch, np.asarray(r.losses, dtype=np.float64), pred,
                              float(r.optimum.loss), r.rtol, r.dtype, r.epochs, hist))
         elif isinstance(r, SweepResult):
             with np.errstate(all="ignore"):
-                pred = r.predicted_losses()
+                pred = (r.predicted_losses() if r.predictable
+                        else np.full((len(r.lrs), r.epochs + 1), np.nan))
             for i, lr in enumerate(r.lrs):
                 row = r.losses[i]
                 finite_upto = np.flatnonzero(~np.isnan(row))
@@ -434,7 +435,7 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
         label = r.label if cmap is None else None
         ax.plot(k, gap, color=c, lw=2.0 if cmap is None else 1.0,
                 marker="o" if len(k) <= 12 else None, ms=3.5 if cmap is None else 2, label=label)
-        if predicted:
+        if predicted and np.isfinite(r.predicted).any():
             kp = np.arange(len(r.predicted))
             # thin and dark on top of the measured curve: where they agree it shows as a
             # dashed texture along the coloured line, where a run stopped it carries on
@@ -457,7 +458,7 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
         ax.axhline(level, color="0.3", lw=0.8, ls=":")
         handles.append(Line2D([], [], color="0.3", lw=0.8, ls=":"))
         labels.append(f"converged: gap <= rtol x gap0 = {level:.2g}")
-    if predicted:
+    if predicted and any(np.isfinite(r.predicted).any() for r in runs):
         handles.append(Line2D([], [], color="k", lw=0.9, ls=(0, (4, 3)), alpha=0.75))
         labels.append("closed-form prediction (on top of each run)")
     handles.append(Line2D([], [], color="0.85", lw=6))

@@ -9,21 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from gdcore import _analysis
+from gdcore import _analysis, optimizers
 from gdcore._analysis import Stability, stability_of
-from gdcore._fit import (
-    Optim,
-    Optimum,
-    check_batch,
-    check_momentum,
-    check_run_options,
-    execute,
-    noise_floor,
-    predict_runs,
-    status_of,
-)
+from gdcore._engine import execute, noise_floor, predict_runs, status_of
+from gdcore._fit import Optimum, check_batch, check_run_options
 from gdcore._inputs import check_epochs, check_lr, check_positive, prepare, to_library
-from gdcore.backends._base import Problem
 
 __all__ = ["LRFinderResult", "LRFinderWarning", "SweepResult", "lr_find", "sweep"]
 
@@ -52,6 +42,10 @@ class SweepResult:
         Final weights, (K, d) or (K, d, m), in the array library of ``X``.
     analysis : Stability
     optimum : Optimum
+    optimizer : optimizer value
+        What every run ran (see :mod:`gdcore.optimizers`); with ``momentums``
+        its ``beta`` holds one value per run.  Adam's runs have no prediction
+        (``predicted_epochs`` all ``None``, regime ``"adaptive"``).
     """
 
     lrs: np.ndarray
@@ -76,6 +70,7 @@ class SweepResult:
     grid_shape: Any = None
     batch_size: int | None = None
     noise_floor: Any = None
+    optimizer: Any = None
     _gap_weights: np.ndarray = field(repr=False, default=None)
 
     @property
@@ -102,18 +97,30 @@ class SweepResult:
         i = self.best
         return None if i is None or self.momentums is None else float(self.momentums[i])
 
+    @property
+    def predictable(self) -> bool:
+        """Whether the spectrum predicts the runs' loss curves (not for SGD, nor Adam)."""
+        return self.batch_size is None and (self.optimizer is None or self.optimizer.linear)
+
     def predicted_losses(self) -> np.ndarray:
         """Closed-form loss curves, (K, epochs + 1), for every run of the sweep."""
         if self.batch_size is not None:
             raise ValueError("mini-batch SGD has no closed-form loss curve; see noise_floor instead.")
+        opt = self.optimizer if self.optimizer is not None else optimizers.gd()
+        if not opt.linear:
+            raise ValueError(
+                f"{opt.name} has no predicted loss curves: its step is not a linear map of the "
+                "error, so the Hessian's spectrum does not predict it."
+            )
         lam, a, e = self.analysis.eigenvalues, self._gap_weights, self.epochs
+        beta, nesterov = opt.heavy_ball()
         with np.errstate(all="ignore"):
-            if self.momentums is None and not self.nesterov:
+            if not opt.may_rise:
                 curves = [_analysis.predicted_gaps(lam, a, lr, e) for lr in self.lrs]
             else:
                 table = np.repeat(np.asarray(self.lrs)[:, None], max(e, 1), axis=1)
-                betas = np.zeros(len(self.lrs)) if self.momentums is None else self.momentums
-                curves = _analysis.simulate_gaps(lam, a, table, betas, self.nesterov, e)
+                betas = np.broadcast_to(np.asarray(beta, dtype=np.float64), (len(self.lrs),))
+                curves = _analysis.simulate_gaps(lam, a, table, betas, nesterov, e)
         return self.optimum.loss + np.stack(curves)
 
     def to_dict(self) -> dict:
@@ -144,6 +151,7 @@ class SweepResult:
             "grid_shape": None if self.grid_shape is None else list(self.grid_shape),
             "batch_size": self.batch_size,
             "optimal_loss": self.optimum.loss,
+            "optimizer": None if self.optimizer is None else self.optimizer.name,
             "stability": self.analysis.to_dict(),
             "runs": rows,
         }
@@ -191,7 +199,7 @@ def _check_lrs(lrs) -> np.ndarray:
 def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3,
           dtype=None, stop_on_convergence=False, divergence_factor=1e6, method="auto",
           standardize=False, momentums=None, nesterov=False, batch_size=None,
-          seed=0, devices=None) -> SweepResult:
+          seed=0, devices=None, optimizer=None) -> SweepResult:
     """Train every learning rate in ``lrs`` at once, in one vectorised program.
 
     The K runs are stacked as the columns of one (d, K) weight matrix (d, K*m
@@ -224,6 +232,9 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         seeded batches.  ``noise_floor`` then reports where each run settles.
     devices : int or "all", optional
         jax only: shard the rows of ``X`` over jax devices (see :func:`gdcore.fit`).
+    optimizer : optimizer value, optional
+        What every run runs, from :mod:`gdcore.optimizers` (default ``gd()``);
+        not together with ``momentums=``/``nesterov=``, which sweep momentum.
 
     Returns
     -------
@@ -241,27 +252,38 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
     grid, betas = None, None
     if momentums is not None or nesterov:
+        if optimizer is not None:
+            raise ValueError(
+                f"pass either optimizer= or momentums=/nesterov=, not both (got optimizer="
+                f"{optimizer!r}); momentums= sweeps heavy-ball (or Nesterov) momentum itself."
+            )
         moms = np.atleast_1d(np.asarray([0.0] if momentums is None else momentums, dtype=np.float64))
         if moms.ndim != 1 or moms.size == 0:
             raise ValueError("momentums must be a non-empty 1-D sequence of values in [0, 1).")
         for b in moms:
-            check_momentum(float(b), nesterov)
+            optimizers.momentum(float(b), nesterov)  # validates each beta
         grid = (lr_arr.size, moms.size)
         lr_arr, betas = np.repeat(lr_arr, moms.size), np.tile(moms, grid[0])
+        opt = optimizers.momentum(0.0, nesterov)._replace(beta=betas)
+    else:
+        opt = optimizers.resolve(optimizer)
+        if opt.linear and opt.may_rise:  # a momentum optimizer given by value
+            beta, nesterov = opt.heavy_ball()
+            betas = np.full(lr_arr.size, float(beta))
     prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
     batch_size, seed = check_batch(batch_size, seed, prep.X.shape[0])
-    optim = Optim(betas, nesterov, None, batch_size, seed)
     quad = _analysis.analyse(prep)
-    batch = execute(prep, quad, lr_arr, epochs=epochs, rtol=rtol,
+    batch = execute(prep, quad, lr_arr, opt, epochs=epochs, rtol=rtol,
                     divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
-                    record_weights=False, method=method, optim=optim, devices=devices)
+                    record_weights=False, method=method, batch_size=batch_size, seed=seed,
+                    devices=devices)
     k = lr_arr.size
     losses = np.full((k, epochs + 1), np.nan)
     losses[:, : batch.losses.shape[1]] = batch.losses
     conv, div = batch.converged_epoch, batch.diverged_epoch
     last = np.where(div >= 0, div, np.where(stop_on_convergence & (conv >= 0), conv, epochs))
     stab = stability_of(quad)
-    a = _analysis._weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
+    a = _analysis.gap_weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
     be, sb = prep.backend, prep.state
     xp = sb.xp
     d, m = prep.w0.shape
@@ -271,7 +293,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
         w_star = to_library(sb.asarray(w_star, prep.dtype, prep.device), prep)
     status = tuple(status_of(c, v) for c, v in zip(conv, div))
-    preds = predict_runs(stab, a, lr_arr, betas, rtol, optim, epochs)
+    preds = predict_runs(stab, a, lr_arr, opt, rtol, epochs, batch_size=batch_size)
     return SweepResult(
         lrs=lr_arr,
         losses=losses,
@@ -298,6 +320,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
             [np.nan if (f := noise_floor(losses[i], quad.loss_star, status[i])) is None else f
              for i in range(k)]
         ),
+        optimizer=opt,
         _gap_weights=a,
     )
 
@@ -403,7 +426,7 @@ def _steep(lrs, losses):
 
 def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="numpy",
             device=None, w0=None, dtype=None, beta=0.98, diverge_th=5.0, method="steep",
-            standardize=False) -> LRFinderResult:
+            standardize=False, optimizer=None) -> LRFinderResult:
     """The learning-rate range test, with the analytic answer beside it.
 
     One gradient-descent run whose lr grows every step from ``lr_min`` to
@@ -417,7 +440,9 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
 
     It is deterministic (full batch, no random state: the same call gives the
     same answer), non-finite losses never enter a suggestion, and it starts
-    from ``w0`` (default zeros) without modifying it.
+    from ``w0`` (default zeros) without modifying it.  The ramp runs on the
+    same driver as :func:`gdcore.fit` (the ramp is its schedule), so any
+    optimizer can be range-tested.
 
     Parameters
     ----------
@@ -439,6 +464,9 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
         loss barely moves while lr < 1e-3, and valley takes that stretch for
         the valley): on the seed data it lands near lr_opt/350, "steep" near
         lr_opt/4 and "minimum/10" near 0.8 * lr_opt.
+    optimizer : optimizer value, optional
+        What takes the steps (default ``gdcore.optimizers.gd()``); ``lr_opt``
+        and ``lr_crit`` are those of plain gradient descent.
 
     Returns
     -------
@@ -470,6 +498,7 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     if method not in ("valley", "steep", "minimum/10"):
         raise ValueError(f"method must be 'valley', 'steep' or 'minimum/10', got {method!r}.")
 
+    opt = optimizers.resolve(optimizer)
     prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
     quad = _analysis.analyse(prep, with_optimum=False)
     stab = stability_of(quad)
@@ -478,29 +507,29 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     else:
         ramp = np.linspace(lr_min, lr_max, steps)
 
-    be, xp = prep.backend, prep.backend.xp
+    # One run whose schedule is the ramp: the loss recorded at epoch i is the loss
+    # before the step with lr ramp[i].  The driver stops only once the raw loss
+    # exceeds `factor` x L(w0) (or is non-finite); the smoothed loss has then
+    # exceeded diverge_th x its best already, so the range test stops first.
+    factor = 2.0 * max(diverge_th / (1.0 - beta), 2.0)
+    runs = execute(prep, quad._replace(loss_star=0.0), [1.0], opt, epochs=steps - 1, rtol=0.5,
+                   divergence_factor=factor, stop_on_convergence=False, record_weights=False,
+                   method="direct", lr_mult=ramp)
     lrs, raw, smooth = [], [], []
     avg, best, stopped = 0.0, math.inf, False
-    with be.context(prep.dtype):
-        m = prep.Y.shape[1]
-        vg = be.value_and_grad(Problem(prep.X, prep.Y, None, None, 0.0, prep.w0, None, m, "direct"))
-        w = prep.w0
-        for i, lr in enumerate(ramp):
-            loss, grad = vg(w)
-            val = float(loss[0])
-            if not math.isfinite(val):
-                stopped = True
-                break
-            avg = beta * avg + (1 - beta) * val
-            sm = avg / (1 - beta ** (i + 1))
-            lrs.append(lr)
-            raw.append(val)
-            smooth.append(sm)
-            best = min(best, sm)
-            if sm > diverge_th * best:
-                stopped = True
-                break
-            w = w - float(lr) * grad
+    for i, val in enumerate(runs.losses[0].tolist()):
+        if not math.isfinite(val):
+            stopped = True
+            break
+        avg = beta * avg + (1 - beta) * val
+        sm = avg / (1 - beta ** (i + 1))
+        lrs.append(ramp[i])
+        raw.append(val)
+        smooth.append(sm)
+        best = min(best, sm)
+        if sm > diverge_th * best:
+            stopped = True
+            break
     lrs, raw, smooth = np.asarray(lrs), np.asarray(raw), np.asarray(smooth)
     # Suggestions look at the range before the blow-up only.
     keep = len(smooth) - 1 if stopped else len(smooth)

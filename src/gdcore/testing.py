@@ -70,15 +70,13 @@ def gradient(X, y, w, *, backend="numpy", dtype="float64"):
     >>> gradient(X, y, np.zeros(2))            # (2/n) X^T (X w - y)
     array([-1., -2.])
     """
+    from gdcore import core
     from gdcore._inputs import prepare
-    from gdcore.backends._base import Problem
 
     prep = prepare(X, y, w, backend=backend, dtype=dtype)
     be = prep.backend
     with be.context(prep.dtype):
-        m = prep.Y.shape[1]
-        p = Problem(prep.X, prep.Y, None, None, 0.0, prep.w0, None, m, "direct")
-        _, g = be.value_and_grad(p)(prep.w0)
+        _, g = be.value_and_grad(core.DataProblem(prep.X, prep.Y))(prep.w0)
         out = be.to_numpy(g)
     return out[:, 0] if prep.y_was_1d else out
 

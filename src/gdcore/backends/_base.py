@@ -1,4 +1,13 @@
-"""What every backend provides, and the shared eager driver."""
+"""What every backend provides: how to get the gradient, and how to loop.
+
+The epoch driver is :func:`gdcore.core.drive`, the same for every backend.  A
+backend supplies the rest through methods (never flags tested by callers):
+its arrays (:meth:`BackendBase.asarray`, :meth:`BackendBase.context`), the
+gradient (:meth:`BackendBase.value_and_grad`: analytic here, autograd on
+torch, ``jax.grad`` on jax), the loop primitive (:attr:`BackendBase.loop`:
+a Python loop here, ``lax.while_loop`` under ``jax.jit`` on jax) and the
+one-pass factor the analysis reads (:meth:`BackendBase.factor`).
+"""
 
 from __future__ import annotations
 
@@ -7,47 +16,13 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from gdcore import core
+from gdcore._compat import device
 
-__all__ = ["BackendBase", "Problem", "RunOutput", "Update"]
-
-
-class Problem(NamedTuple):
-    """A batch of K runs, in one backend's arrays (built by the front end).
-
-    ``method="direct"`` evaluates the loss from ``X`` and ``Y`` every epoch;
-    ``method="gram"`` from ``G = X^T X / n``, ``W_star`` and ``loss_star``.
-    """
-
-    X: Any  # (n, d) or None on the gram path
-    Y: Any  # (n, m) or None on the gram path
-    G: Any  # (d, d) or None on the direct path
-    W_star: Any  # (d, m) or None on the direct path
-    loss_star: float
-    W0: Any  # (d, K*m)
-    lrs: Any  # (K,)
-    m: int
-    method: str
-    n: int | None = None  # real rows when X was padded with zero rows (sharding)
-
-
-class Update(NamedTuple):
-    """How the weights move: plain GD by default.
-
-    ``betas`` (backend (K,) array) turns on heavy-ball momentum, with
-    ``nesterov`` the look-ahead variant; ``lr_mult`` (host float64, one factor
-    per epoch) is a learning-rate schedule; ``batch_size``/``seed`` make it
-    mini-batch SGD with a seeded shuffle of the rows every epoch.
-    """
-
-    betas: Any = None
-    nesterov: bool = False
-    lr_mult: Any = None
-    batch_size: int | None = None
-    seed: int | None = None
+__all__ = ["BackendBase", "RunOutput"]
 
 
 class RunOutput(NamedTuple):
-    """What a backend's run returns: final weights (d, K*m), per-run epochs (host ints),
+    """What a backend's run returns: final weights (d, K*m), per-run epochs (backend ints),
     the (epochs_run + 1, K) loss rows (backend array) and the weight history or None."""
 
     W: Any
@@ -58,7 +33,7 @@ class RunOutput(NamedTuple):
 
 
 class BackendBase:
-    """Base class: eager epoch loop over :mod:`gdcore.core`, analytic gradients.
+    """Base class: analytic gradients and the eager loop over :func:`gdcore.core.drive`.
 
     Subclasses set ``name``, ``xp``, implement :meth:`asarray` and
     :meth:`resolve_device`, and override :meth:`value_and_grad` (autograd) or
@@ -67,13 +42,28 @@ class BackendBase:
 
     name = "?"
     gradient = "analytic"
-    lazy = False  # True: validation is folded into the analysis pass (dask)
-    default_method = "direct"  # what fit(method=None) runs
+    loop = core.EagerLoop
 
     @property
     def state_backend(self):
         """Backend whose arrays hold the weights and run state (dask keeps them in numpy)."""
         return self
+
+    def state_device(self, X):
+        """Device of the run state for data ``X``: ``X``'s own, or None (the state backend's default)."""
+        return X.device if self.state_backend is self else None
+
+    def validates_in_factor(self) -> bool:
+        """True when checking X and y for non-finite values is folded into :meth:`factor` (dask)."""
+        return False
+
+    def default_method(self) -> str:
+        """What ``fit(method=None)`` runs: "direct" (every epoch reads X) unless that is costly."""
+        return "direct"
+
+    def supports_minibatches(self) -> bool:
+        """Whether ``batch_size=`` (mini-batch SGD) can run here."""
+        return True
 
     def factor(self, X, Y):
         """Host float64 R factor of ``[X | Y]`` (of ``X`` when ``Y`` is None), one pass over X.
@@ -90,7 +80,7 @@ class BackendBase:
         """R factor of a tall matrix ``A`` (the standard's ``linalg.qr``; R-only where cheaper)."""
         return self.xp.linalg.qr(A)[1]
 
-    def distribute(self, problem, update, devices):
+    def distribute(self, problem, W0, lrs, opt, devices):
         """Spread the rows of X over several devices (jax only)."""
         raise ValueError(
             f"devices= is for backend='jax' (row sharding over jax devices); backend "
@@ -133,58 +123,62 @@ class BackendBase:
         return contextlib.nullcontext()
 
     # -- running ----------------------------------------------------------
-    def loss_fn(self, p: Problem):
-        """Per-run loss as a function of W, written once against the standard."""
-        if p.method == "gram":
-            return partial(core.gram_loss, p.G, p.W_star, p.loss_star, xp=self.xp)
-        return partial(core.direct_loss, p.X, p.Y, xp=self.xp, n=p.n)
+    def loss_fn(self, p):
+        """Per-run loss as a function of W (the problem's own, written against the standard)."""
+        return partial(p.loss, xp=self.xp)
 
-    def value_and_grad(self, p: Problem):
-        """Per-run losses and gradient at W; here the analytic gradient.
+    def value_and_grad(self, p):
+        """Per-run losses and gradient at W; here the problem's analytic gradient.
 
         The direct path visits ``X`` in row blocks (:func:`gdcore.core.blockwise`),
         so each epoch reads ``X`` from memory once.
         """
-        if p.method == "gram":
-            return partial(core.gram_grad, p.G, p.W_star, p.loss_star, xp=self.xp)
-        n = p.X.shape[0] if p.n is None else p.n
-        block = partial(core.direct_grad, xp=self.xp, n=n)
-        return partial(core.blockwise, block, p.X, p.Y, rows=self.block_rows(p))
+        if not isinstance(p, core.DataProblem):
+            return partial(p.value_and_grad, xp=self.xp)
 
-    def block_rows(self, p: Problem) -> int:
-        """Rows per block of the direct path's one-pass gradient."""
-        return core.block_rows(p.X.shape[1], p.W0.shape[1])
+        def value_and_grad(W):
+            return p.value_and_grad(W, self.xp, rows=core.block_rows(p.X.shape[1], W.shape[1]))
+
+        return value_and_grad
 
     def index(self, host_idx, like):
         """A host integer array as an index array next to ``like``."""
         return self.xp.asarray(host_idx, device=like.device)
 
-    def batches(self, p: Problem, upd: Update):
+    def batches(self, p, batch_size, seed):
         """``batches(epoch)`` for SGD: a value_and_grad per mini-batch of a seeded shuffle."""
         import numpy as np
 
         n = p.X.shape[0]
-        rng = np.random.default_rng(upd.seed)
-        xp = self.xp
+        rng = np.random.default_rng(seed)
 
         def per_epoch(epoch):
             perm = rng.permutation(n)  # drawn in epoch order: the same on every backend
-            for start in range(0, n, upd.batch_size):
-                idx = self.index(perm[start : start + upd.batch_size], p.X)
-                sub = p._replace(X=xp.take(p.X, idx, axis=0), Y=xp.take(p.Y, idx, axis=0))
-                yield self.value_and_grad(sub)
+            for start in range(0, n, batch_size):
+                idx = self.index(perm[start : start + batch_size], p.X)
+                yield self.value_and_grad(p.take(idx, self.xp))
 
         return per_epoch
 
-    def run(self, p: Problem, upd: Update, *, epochs, rtol, divergence_factor,
-            stop_on_convergence, record_weights) -> RunOutput:
-        xp = self.xp
-        state, rows, history = core.run_eager(
-            self.value_and_grad(p), self.loss_fn(p), p.W0, p.lrs, p.m, epochs=epochs,
-            loss_star=p.loss_star, rtol=rtol, divergence_factor=divergence_factor,
+    def run(self, p, W0, lrs, opt, *, loss_star, epochs, rtol, divergence_factor,
+            stop_on_convergence, record_weights, lr_mult=None, batch_size=None,
+            seed=0) -> RunOutput:
+        """K runs of optimizer ``opt`` on problem ``p`` from ``W0`` (d, K*m) at ``lrs`` (K,).
+
+        ``opt``'s hyperparameters and ``lrs`` are arrays of the state backend;
+        ``lr_mult`` (host float64, one factor per epoch) is a schedule;
+        ``batch_size``/``seed`` make it mini-batch SGD.
+        """
+        xp = self.state_backend.xp
+        if lr_mult is not None:
+            lr_mult = xp.asarray(lr_mult, dtype=W0.dtype, device=device(W0))
+        state, rows, hist, epoch = core.drive(
+            self.value_and_grad(p), self.loss_fn(p), opt, W0, lrs, epochs=epochs,
+            loss_star=loss_star, rtol=rtol, divergence_factor=divergence_factor,
             stop_on_convergence=stop_on_convergence, record_weights=record_weights, xp=xp,
-            betas=upd.betas, nesterov=upd.nesterov, lr_mult=upd.lr_mult,
-            batches=self.batches(p, upd) if upd.batch_size else None,
+            loop=self.loop, lr_mult=lr_mult,
+            batches=self.batches(p, batch_size, seed) if batch_size else None,
         )
-        hist = xp.stack(history) if record_weights else None
-        return RunOutput(state.W, state.converged_epoch, state.diverged_epoch, rows, hist)
+        ran = int(epoch) + 1
+        return RunOutput(state.W, state.converged_epoch, state.diverged_epoch, rows[:ran, ...],
+                         hist[:ran, ...] if record_weights else None)

@@ -21,7 +21,7 @@ import numpy as np
 import array_api_compat.dask.array as _compat_dask_array
 
 from gdcore import core
-from gdcore.backends._base import BackendBase, RunOutput
+from gdcore.backends._base import BackendBase
 from gdcore.backends._numpy import BACKEND as NUMPY
 
 __all__ = ["BACKEND"]
@@ -32,10 +32,23 @@ _DEFAULT_CHUNK_ROWS = 100_000
 class DaskBackend(BackendBase):
     name = "dask"
     gradient = "analytic"
-    lazy = True  # validation and analysis happen in one distributed pass
-    default_method = "auto"  # a direct epoch is a distributed pass: only on request
     xp = _compat_dask_array
     state_backend = NUMPY  # weights and run state live in numpy on the client
+
+    def validates_in_factor(self):
+        """Yes: the one distributed pass checks X and y for non-finite values too."""
+        return True
+
+    def default_method(self):
+        """"auto": a direct epoch is a distributed pass, so only on request."""
+        return "auto"
+
+    def supports_minibatches(self):
+        """No: each mini-batch would be a distributed pass."""
+        return False
+
+    def context(self, dtype):
+        return NUMPY.context(dtype)  # the run state is numpy's
 
     def asarray(self, data, dtype, device):
         if isinstance(data, da.Array):
@@ -66,42 +79,20 @@ class DaskBackend(BackendBase):
         return R
 
     def value_and_grad(self, p):
-        if p.method == "gram":
+        """The reduced problem runs locally in numpy; the data problem makes one pass per call."""
+        if isinstance(p, core.ReducedProblem):
             return NUMPY.value_and_grad(p)
 
         def value_and_grad(W):  # one distributed pass per call
-            loss, grad = dask.compute(*core.direct_grad(p.X, p.Y, W, xp=self.xp))
+            loss, grad = dask.compute(*p.value_and_grad(W, self.xp))
             return np.asarray(loss), np.asarray(grad)
 
         return value_and_grad
 
     def loss_fn(self, p):
-        if p.method == "gram":
+        if isinstance(p, core.ReducedProblem):
             return NUMPY.loss_fn(p)
-        return lambda W: np.asarray(dask.compute(core.direct_loss(p.X, p.Y, W, xp=self.xp))[0])
-
-    def run(self, p, upd, *, epochs, rtol, divergence_factor, stop_on_convergence,
-            record_weights) -> RunOutput:
-        if upd.batch_size:
-            raise ValueError(
-                "mini-batch SGD is not available on the dask backend (each batch would be a "
-                "distributed pass); fit a sample with backend='numpy', or drop batch_size."
-            )
-        if p.method == "gram":
-            return NUMPY.run(p, upd, epochs=epochs, rtol=rtol,
-                             divergence_factor=divergence_factor,
-                             stop_on_convergence=stop_on_convergence,
-                             record_weights=record_weights)
-        xp = NUMPY.xp
-        with NUMPY.context("float64"):
-            state, rows, history = core.run_eager(
-                self.value_and_grad(p), self.loss_fn(p), p.W0, p.lrs, p.m, epochs=epochs,
-                loss_star=p.loss_star, rtol=rtol, divergence_factor=divergence_factor,
-                stop_on_convergence=stop_on_convergence, record_weights=record_weights, xp=xp,
-                betas=upd.betas, nesterov=upd.nesterov, lr_mult=upd.lr_mult,
-            )
-        hist = xp.stack(history) if record_weights else None
-        return RunOutput(state.W, state.converged_epoch, state.diverged_epoch, rows, hist)
+        return lambda W: np.asarray(dask.compute(p.loss(W, self.xp))[0])
 
 
 BACKEND = DaskBackend()

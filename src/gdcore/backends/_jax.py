@@ -1,10 +1,13 @@
 """jax backend: ``jax.value_and_grad`` with the whole epoch loop in one ``jax.jit``.
 
-The loop is a ``lax.while_loop`` over epochs that exits as soon as every run
-has diverged (or, with ``stop_on_convergence``, converged).  Learning rates,
-momentum, the schedule's per-epoch factors, ``rtol``, ``divergence_factor`` and
-``L*`` are traced arguments, so a new lr with the same shapes reuses the
-compiled program.  ``epochs`` is static only because it sets the length of the
+jax is not a second engine: it runs :func:`gdcore.core.drive`, the driver
+every backend runs, with ``jax.grad`` for the gradient and ``lax.while_loop``
+as the loop primitive, the whole driver compiled by one ``jax.jit``.  The loop
+exits as soon as every run has diverged (or, with ``stop_on_convergence``,
+converged).  Learning rates, the optimizer's hyperparameters (momentum,
+Adam's b1/b2/eps), the schedule's per-epoch factors, ``rtol``,
+``divergence_factor`` and ``L*`` are traced arguments, so a new lr with the
+same shapes reuses the compiled program; the optimizer's kind is static.  ``epochs`` is static only because it sets the length of the
 loss buffer.  Mini-batch SGD loops over epochs in Python and compiles the
 mini-batch step.
 
@@ -50,14 +53,8 @@ def _value_and_grad(loss_fn):
     return value_and_grad
 
 
-def _loss_fn(A, B, loss_star, method, n=None):
-    if method == "gram":
-        return partial(core.gram_loss, A, B, loss_star, xp=jnp)
-    return partial(core.direct_loss, A, B, xp=jnp, n=n)
-
-
 def _blocked_value_and_grad(X, Y, n, rows):
-    """``jax.value_and_grad`` of the direct loss taken block by block of ``rows`` rows.
+    """``jax.value_and_grad`` of the direct loss taken block by block of rows.
 
     The same sum as :func:`gdcore.core.blockwise`, as a ``fori_loop`` over
     ``dynamic_slice`` blocks (no copy of ``X``): each block's forward
@@ -67,12 +64,14 @@ def _blocked_value_and_grad(X, Y, n, rows):
     """
     total = X.shape[0]
     n = total if n is None else n
-    full = total // rows
 
     def block(Xb, Yb, W):
         return _value_and_grad(partial(core.direct_loss, Xb, Yb, xp=jnp, n=n))(W)
 
     def value_and_grad(W):
+        if total <= rows:
+            return block(X, Y, W)
+        full = total // rows
         zeros = (jnp.zeros((W.shape[1] // Y.shape[1],), dtype=W.dtype), jnp.zeros_like(W))
 
         def body(i, acc):
@@ -90,71 +89,65 @@ def _blocked_value_and_grad(X, Y, n, rows):
     return value_and_grad
 
 
-def _direct_vg(A, B, loss_star, method, n, rows):
-    """The epoch's value_and_grad: blocked on the direct path when ``rows`` is set."""
-    if method == "direct" and rows is not None and A.shape[0] > rows:
-        return _blocked_value_and_grad(A, B, n, rows)
-    return _value_and_grad(_loss_fn(A, B, loss_star, method, n))
+def _problem_vg(p, rows):
+    """The epoch's ``jax.value_and_grad``: by blocks of ``rows`` rows on a data problem if set."""
+    if rows is not None and isinstance(p, core.DataProblem):
+        return _blocked_value_and_grad(p.X, p.Y, p.n, rows)
+    return _value_and_grad(partial(p.loss, xp=jnp))
 
 
-@partial(jax.jit, static_argnames=("method", "n", "rows"))
-def _vg_jit(A, B, loss_star, W, *, method, n=None, rows=None):
-    """``jax.value_and_grad`` of the loss, compiled once per shape (SGD batches, lr_find)."""
-    return _direct_vg(A, B, loss_star, method, n, rows)(W)
+def _with_n(p, n):
+    return p._replace(n=n) if isinstance(p, core.DataProblem) else p
 
 
-@partial(jax.jit, static_argnames=("method", "n"))
-def _loss_jit(A, B, loss_star, W, *, method, n=None):
-    return _loss_fn(A, B, loss_star, method, n)(W)
+@partial(jax.jit, static_argnames=("n", "rows"))
+def _vg_jit(p, W, *, n=None, rows=None):
+    """``jax.value_and_grad`` of the loss, compiled once per shape (SGD batches)."""
+    return _problem_vg(_with_n(p, n), rows)(W)
 
 
-@partial(jax.jit, static_argnames=("epochs", "m", "method", "stop_on_convergence",
-                                   "record_weights", "momentum", "nesterov", "rise_rule", "n",
+@partial(jax.jit, static_argnames=("n",))
+def _loss_jit(p, W, *, n=None):
+    return _with_n(p, n).loss(W, jnp)
+
+
+class JaxLoop:
+    """The loop primitive under ``jax.jit``: ``lax.while_loop`` and ``.at[i].set``."""
+
+    @staticmethod
+    def while_loop(alive, body, carry):
+        return jax.lax.while_loop(lambda c: alive(c) > 0, lambda c: body(c, None), carry)
+
+    @staticmethod
+    def store(buffer, i, value):
+        return buffer.at[i].set(value)
+
+
+class EagerJaxLoop(core.EagerLoop):
+    """A Python loop over compiled steps (mini-batch SGD); jax arrays are immutable."""
+
+    store = JaxLoop.store
+
+
+@partial(jax.jit, static_argnames=("epochs", "stop_on_convergence", "record_weights", "n",
                                    "rows"))
-def _run(A, B, W0, lrs, betas, lr_mult, loss_star, rtol, divergence_factor, *, epochs, m,
-         method, stop_on_convergence, record_weights, momentum, nesterov, rise_rule, n=None,
-         rows=None):
+def _run(p, W0, lrs, opt, lr_mult, loss_star, rtol, divergence_factor, *, epochs,
+         stop_on_convergence, record_weights, n=None, rows=None):
+    """:func:`gdcore.core.drive` with the ``lax.while_loop`` primitive, as one compiled program.
+
+    Everything numeric (the problem's arrays, lrs, the optimizer's
+    hyperparameters, the schedule's factors, ``L*``, ``rtol``,
+    ``divergence_factor``) is traced; the optimizer's class is part of the
+    pytree's structure, so only a new kind of optimizer recompiles.
+    """
     _TRACES["run"] += 1  # Python side effect: runs once per trace, not per call
-    xp = jnp
-    loss_fn = _loss_fn(A, B, loss_star, method, n)
-    vg = _direct_vg(A, B, loss_star, method, n, rows)
-    k = lrs.shape[0]
-    lr_cols = core.per_column(lrs, m, xp)
-    beta_cols = core.per_column(betas, m, xp) if momentum else None
-    eps = xp.finfo(W0.dtype).eps
-    th = core.thresholds(loss_fn(W0), loss_star, rtol, divergence_factor, eps, xp,
-                         rise_rule=rise_rule)
-    rows = xp.full((epochs + 1, k), xp.nan, dtype=W0.dtype)
-    hist = xp.zeros((epochs + 1 if record_weights else 1, *W0.shape), dtype=W0.dtype)
-    hist = hist.at[0].set(W0)
-
-    def cond(carry):
-        epoch, state, _, _ = carry
-        return (epoch <= epochs) & xp.any(state.alive)
-
-    def body(carry):
-        epoch, state, rows, hist = carry
-        if nesterov:
-            loss = loss_fn(core.safe_weights(state, m, xp))
-            _, grad = vg(core.gradient_point(state, m, beta_cols, True, xp))
-        else:
-            loss, grad = vg(core.safe_weights(state, m, xp))
-        state, row = core.observe(state, loss, epoch, th, stop_on_convergence, xp)
-        rows = rows.at[epoch].set(row)
-        lr_now = lr_cols * lr_mult[xp.minimum(epoch, epochs - 1)] if epochs > 0 else lr_cols
-        stepped = core.step(state, grad, lr_now, m, xp, beta_cols)
-        last = epoch >= epochs
-        state = stepped._replace(
-            W=xp.where(last, state.W, stepped.W),
-            V=None if state.V is None else xp.where(last, state.V, stepped.V),
-        )
-        if record_weights:
-            hist = hist.at[xp.minimum(epoch + 1, epochs)].set(state.W)
-        return epoch + 1, state, rows, hist
-
-    state = core.initial_state(W0, k, xp, momentum=momentum)
-    epoch, state, rows, hist = jax.lax.while_loop(cond, body, (0, state, rows, hist))
-    return state, rows, hist, epoch
+    p = _with_n(p, n)
+    return core.drive(
+        _problem_vg(p, rows), partial(p.loss, xp=jnp), opt, W0, lrs, epochs=epochs,
+        loss_star=loss_star, rtol=rtol, divergence_factor=divergence_factor,
+        stop_on_convergence=stop_on_convergence, record_weights=record_weights, xp=jnp,
+        loop=JaxLoop, lr_mult=lr_mult,
+    )
 
 
 def _fold(R, Xc, Yc):
@@ -191,6 +184,7 @@ class JaxBackend(BackendBase):
     name = "jax"
     gradient = "jax.grad"
     xp = jnp
+    loop = EagerJaxLoop  # the eager path (SGD); full-batch runs use JaxLoop inside _run
 
     def factor(self, X, Y):
         k = X.shape[1] + (0 if Y is None else Y.shape[1])
@@ -231,32 +225,41 @@ class JaxBackend(BackendBase):
             return jax.device_put(out, device) if device is not None else out
         return jax.device_put(np.asarray(data, dtype=dtype), device)
 
-    def block_rows(self, p):
-        """Rows per block on the direct path, or None for the whole-array gradient.
+    def _block_rows(self, p, cols):
+        """Rows per block of the direct gradient for ``cols`` weight columns, or None (whole array).
 
         Blocks pay off on a CPU, where an epoch is bound by reading ``X`` from
         memory; a GPU would run the blocks as a string of small kernels, and a
         row-sharded ``X`` is already split across devices, so both keep the
         whole-array gradient.
         """
-        if p.method != "direct":
+        if not isinstance(p, core.DataProblem):
             return None
         devices = p.X.sharding.device_set
         if len(devices) > 1 or any(dev.platform != "cpu" for dev in devices):
             return None
-        return super().block_rows(p)
+        return core.block_rows(p.X.shape[1], cols)
+
+    @staticmethod
+    def _split_n(p):
+        """The problem without its static row count, and that count."""
+        if isinstance(p, core.DataProblem):
+            return p._replace(n=None), p.n
+        return p, None
 
     def value_and_grad(self, p):
-        A, B = (p.G, p.W_star) if p.method == "gram" else (p.X, p.Y)
-        return partial(_vg_jit, A, B, jnp.asarray(p.loss_star, dtype=p.W0.dtype),
-                       method=p.method, n=p.n, rows=self.block_rows(p))
+        q, n = self._split_n(p)
+
+        def value_and_grad(W):
+            return _vg_jit(q, W, n=n, rows=self._block_rows(p, W.shape[1]))
+
+        return value_and_grad
 
     def loss_fn(self, p):
-        A, B = (p.G, p.W_star) if p.method == "gram" else (p.X, p.Y)
-        return partial(_loss_jit, A, B, jnp.asarray(p.loss_star, dtype=p.W0.dtype),
-                       method=p.method, n=p.n)
+        q, n = self._split_n(p)
+        return partial(_loss_jit, q, n=n)
 
-    def distribute(self, p, upd, devices):
+    def distribute(self, p, W0, lrs, opt, devices):
         """Shard the rows of X (and y) over ``devices`` jax devices; replicate the rest.
 
         Rows are padded with zero rows up to a multiple of the device count
@@ -283,40 +286,37 @@ class JaxBackend(BackendBase):
         rows = NamedSharding(mesh, PartitionSpec("rows", None))
         replicated = NamedSharding(mesh, PartitionSpec())
         put = partial(jax.device_put, device=replicated)
-        p = p._replace(W0=put(p.W0), lrs=put(p.lrs))
-        if upd.betas is not None:
-            upd = upd._replace(betas=put(upd.betas))
-        if p.method == "gram":  # d x d: nothing worth sharding
-            return p._replace(G=put(p.G), W_star=put(p.W_star)), upd
+        W0, lrs, opt = put(W0), put(lrs), type(opt)(*(put(h) for h in opt))
+        if isinstance(p, core.ReducedProblem):  # d x d: nothing worth sharding
+            return type(p)(*(put(a) for a in p)), W0, lrs, opt
         n, d = p.X.shape
         pad = (-n) % count
         X, Y = p.X, p.Y
         if pad:
             X = jnp.concatenate([X, jnp.zeros((pad, d), dtype=X.dtype)])
             Y = jnp.concatenate([Y, jnp.zeros((pad, Y.shape[1]), dtype=Y.dtype)])
-        return p._replace(X=jax.device_put(X, rows), Y=jax.device_put(Y, rows), n=n), upd
+        p = core.DataProblem(jax.device_put(X, rows), jax.device_put(Y, rows), n)
+        return p, W0, lrs, opt
 
-    def run(self, p, upd, *, epochs, rtol, divergence_factor, stop_on_convergence,
-            record_weights):
-        if upd.batch_size:  # SGD: a Python loop over epochs, each mini-batch step compiled
-            return super().run(p, upd, epochs=epochs, rtol=rtol,
+    def run(self, p, W0, lrs, opt, *, loss_star, epochs, rtol, divergence_factor,
+            stop_on_convergence, record_weights, lr_mult=None, batch_size=None, seed=0):
+        if batch_size:  # SGD: a Python loop over epochs, each mini-batch step compiled
+            return super().run(p, W0, lrs, opt, loss_star=loss_star, epochs=epochs, rtol=rtol,
                                divergence_factor=divergence_factor,
                                stop_on_convergence=stop_on_convergence,
-                               record_weights=record_weights)
-        A, B = (p.G, p.W_star) if p.method == "gram" else (p.X, p.Y)
-        dt = p.W0.dtype
-        momentum = upd.betas is not None
-        betas = upd.betas if momentum else jnp.zeros_like(p.lrs)
-        mult = np.ones(max(epochs, 1)) if upd.lr_mult is None else np.asarray(upd.lr_mult)
+                               record_weights=record_weights, lr_mult=lr_mult,
+                               batch_size=batch_size, seed=seed)
+        dt = W0.dtype
+        if lr_mult is not None:
+            lr_mult = jnp.asarray(np.asarray(lr_mult)[: max(epochs, 1)], dtype=dt)
+        q, n = self._split_n(p)
         state, rows, hist, end = _run(
-            A, B, p.W0, p.lrs, betas, jnp.asarray(mult[: max(epochs, 1)], dtype=dt),
-            jnp.asarray(p.loss_star, dtype=dt), jnp.asarray(rtol, dtype=dt),
-            jnp.asarray(divergence_factor, dtype=dt), epochs=epochs, m=p.m, method=p.method,
-            stop_on_convergence=stop_on_convergence, record_weights=record_weights,
-            momentum=momentum, nesterov=upd.nesterov,
-            rise_rule=not momentum and upd.lr_mult is None, n=p.n, rows=self.block_rows(p),
+            q, W0, lrs, opt, lr_mult, jnp.asarray(loss_star, dtype=dt), jnp.asarray(rtol, dtype=dt),
+            jnp.asarray(divergence_factor, dtype=dt), epochs=epochs,
+            stop_on_convergence=stop_on_convergence, record_weights=record_weights, n=n,
+            rows=self._block_rows(p, W0.shape[1]),
         )
-        ran = int(end)  # epochs observed = epochs_run + 1
+        ran = int(end) + 1  # epochs observed = epochs_run + 1
         return RunOutput(
             state.W, state.converged_epoch, state.diverged_epoch, rows[:ran],
             hist[:ran] if record_weights else None,

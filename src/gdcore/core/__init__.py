@@ -4,18 +4,24 @@ Every function here takes the array namespace ``xp`` explicitly and calls
 nothing outside the Python array API standard, so the same code runs on
 numpy, torch, jax and ``array_api_strict``.  Nothing in this package imports
 numpy, torch or jax.
+
+The pieces: the loss and its gradient (``_mse``), the two kinds of problem
+(``_problem``), the optimizers as values (``_optim``), the one epoch driver
+and its convergence bookkeeping (``_loop``), the QR used by the analysis
+(``_qr``) and standardization (``_scale``).
 """
 
 from gdcore.core._loop import (
+    EagerLoop,
     RunState,
     Thresholds,
-    gradient_point,
+    advance,
+    drive,
     initial_state,
     observe,
     per_column,
-    run_eager,
+    per_column_hyper,
     safe_weights,
-    step,
     thresholds,
 )
 from gdcore.core._mse import (
@@ -26,27 +32,37 @@ from gdcore.core._mse import (
     gram_grad,
     gram_loss,
 )
+from gdcore.core._optim import GD, Momentum, MomentumState, Nesterov, NoState
+from gdcore.core._problem import DataProblem, ReducedProblem
 from gdcore.core._qr import qr_rows, tsqr
 from gdcore.core._scale import standardize
 
 __all__ = [
+    "GD",
+    "DataProblem",
+    "EagerLoop",
+    "Momentum",
+    "MomentumState",
+    "Nesterov",
+    "NoState",
+    "ReducedProblem",
     "RunState",
     "Thresholds",
+    "advance",
     "block_rows",
     "blockwise",
     "direct_grad",
     "direct_loss",
+    "drive",
     "gram_grad",
     "gram_loss",
-    "gradient_point",
     "initial_state",
     "observe",
     "per_column",
+    "per_column_hyper",
     "qr_rows",
-    "run_eager",
     "safe_weights",
     "standardize",
-    "step",
     "thresholds",
     "tsqr",
 ]

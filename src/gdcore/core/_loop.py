@@ -1,22 +1,27 @@
 """Convergence and divergence bookkeeping as pure functions.
 
-A run of gradient descent is a state (:class:`RunState`) advanced by two pure
-functions: :func:`observe` records the loss of the current epoch and decides
-who converged or diverged, :func:`step` applies the update to the runs that
-are still going.  Both use only ``xp.where`` and element-wise arithmetic, with
-no Python branching on array values, so the eager backends call them from a
-Python loop and the jax backend calls the very same functions inside
-``lax.while_loop`` under ``jax.jit``.
+One epoch driver, :func:`drive`, runs K optimisation runs of any optimizer
+(:mod:`gdcore.core._optim`) on any problem.  It is given the gradient (how a
+backend differentiates: analytic, autograd, ``jax.grad``) and a *loop
+primitive* (how a backend loops: :class:`EagerLoop`, a Python loop, or jax's
+``lax.while_loop`` under ``jax.jit``).  A run is a state (:class:`RunState`)
+advanced by pure functions: :func:`observe` records the loss of the current
+epoch and decides who converged or diverged, :func:`advance` applies the
+optimizer's update to the runs still going.  They use only ``xp.where`` and
+element-wise arithmetic, with no Python branching on array values, so the
+same driver runs eagerly and traced.
 
 Definitions (see SPEC.md, "Definitions"):
 
 * converged at the first epoch ``k`` with ``L_k - L* <= rtol * (L_0 - L*)``;
 * diverged at the first epoch ``k`` whose loss is non-finite, exceeds
   ``divergence_factor * L_0``, or has risen above its starting value ``L_0``
-  (by more than rounding).  The last rule is exact for a quadratic: for any
-  ``lr <= lr_crit`` the loss gap is a sum of non-increasing geometric terms, so
-  it can never rise; for ``lr > lr_crit`` it grows without bound, so a rise
-  proves divergence long before the loss reaches ``divergence_factor * L_0``.
+  (by more than rounding).  The last rule is exact for a quadratic run by an
+  optimizer whose ``may_rise`` is False (plain GD) at a constant lr on the full
+  batch: for any ``lr <= lr_crit`` the loss gap is a sum of non-increasing
+  geometric terms, so it can never rise; for ``lr > lr_crit`` it grows without
+  bound, so a rise proves divergence long before the loss reaches
+  ``divergence_factor * L_0``.
 """
 
 from __future__ import annotations
@@ -26,15 +31,16 @@ from typing import Any, NamedTuple
 from gdcore._compat import device
 
 __all__ = [
+    "EagerLoop",
     "RunState",
     "Thresholds",
-    "gradient_point",
+    "advance",
+    "drive",
     "initial_state",
     "observe",
     "per_column",
-    "run_eager",
+    "per_column_hyper",
     "safe_weights",
-    "step",
     "thresholds",
 ]
 
@@ -56,13 +62,13 @@ class Thresholds(NamedTuple):
 class RunState(NamedTuple):
     """State of K runs advanced together.
 
-    ``W`` is (d, K*m), ``V`` the momentum buffer of the same shape (``None``
-    for plain gradient descent); ``alive``, ``converged_epoch`` and
-    ``diverged_epoch`` are (K,).  Epochs are ``-1`` until the event happens.
+    ``W`` is (d, K*m), ``opt`` the optimizer's state (a NamedTuple of arrays);
+    ``alive``, ``converged_epoch`` and ``diverged_epoch`` are (K,).  Epochs are
+    ``-1`` until the event happens.
     """
 
     W: Any
-    V: Any
+    opt: Any
     alive: Any
     converged_epoch: Any
     diverged_epoch: Any
@@ -71,9 +77,10 @@ class RunState(NamedTuple):
 def thresholds(loss0, loss_star, rtol, divergence_factor, eps, xp, *, rise_rule=True):
     """Per-run thresholds (K,) from the epoch-0 losses ``loss0`` (K,).
 
-    ``rise_rule`` is for plain constant-lr full-batch GD only: with momentum,
-    a schedule or mini-batches the loss may rise for a while and still
-    converge, so only non-finite losses and ``divergence_factor`` count.
+    ``rise_rule`` holds only when the loss of a stable run cannot rise (an
+    optimizer whose ``may_rise`` is False, constant lr, full batch): with
+    momentum, Adam, a schedule or mini-batches the loss may rise for a while
+    and still converge, so only non-finite losses and ``divergence_factor`` count.
     """
     gap0 = loss0 - loss_star
     rise = loss0 + _RISE_EPS * eps * xp.abs(loss0) if rise_rule else xp.full_like(loss0, xp.inf)
@@ -82,12 +89,12 @@ def thresholds(loss0, loss_star, rtol, divergence_factor, eps, xp, *, rise_rule=
                       limit=xp.minimum(blowup, rise))
 
 
-def initial_state(W0, k, xp, *, momentum=False):
-    """All K runs alive, no events yet, zero velocity."""
+def initial_state(W0, k, opt, xp):
+    """All K runs alive, no events yet, the optimizer's initial state."""
     dev = device(W0)
     return RunState(
         W=W0,
-        V=xp.zeros_like(W0) if momentum else None,
+        opt=opt.init(W0, xp),
         alive=xp.ones((k,), dtype=xp.bool, device=dev),
         converged_epoch=xp.full((k,), -1, dtype=xp.int32, device=dev),
         diverged_epoch=xp.full((k,), -1, dtype=xp.int32, device=dev),
@@ -118,26 +125,18 @@ def observe(state, loss, epoch, th, stop_on_convergence, xp, all_alive=False):
     return state._replace(alive=still, converged_epoch=conv, diverged_epoch=div), row
 
 
-def step(state, grad, lr_cols, m, xp, beta_cols=None, all_alive=False):
-    """One update for the runs still alive; stopped runs keep their weights.
+def advance(state, opt, grad, lr_cols, m, xp, all_alive=False):
+    """One optimizer update for the runs still alive; stopped runs keep their weights.
 
-    Plain GD: ``W - lr * g``.  With ``beta_cols`` (heavy ball / Nesterov, the
-    gradient then taken at the look-ahead point): ``V = beta V - lr g``,
-    ``W = W + V``.  ``lr_cols``/``beta_cols`` are (K*m,): each run's value
-    repeated over its outputs.
+    ``delta, opt_state = opt.update(grad, state.opt, lr_cols, xp)`` and
+    ``W + delta``.  A stopped run's optimizer state may go on changing: it is
+    never read again.
     """
-    if beta_cols is None:
-        W = state.W - lr_cols * grad
-        if all_alive:
-            return state._replace(W=W)
-        return state._replace(W=xp.where(per_column(state.alive, m, xp), W, state.W))
-    V = beta_cols * state.V - lr_cols * grad
-    if all_alive:
-        return state._replace(W=state.W + V, V=V)
-    alive_cols = per_column(state.alive, m, xp)
-    return state._replace(
-        W=xp.where(alive_cols, state.W + V, state.W), V=xp.where(alive_cols, V, state.V)
-    )
+    delta, opt_state = opt.update(grad, state.opt, lr_cols, xp)
+    W = state.W + delta
+    if not all_alive:
+        W = xp.where(per_column(state.alive, m, xp), W, state.W)
+    return state._replace(W=W, opt=opt_state)
 
 
 def safe_weights(state, m, xp, all_alive=False):
@@ -152,68 +151,137 @@ def safe_weights(state, m, xp, all_alive=False):
     return xp.where(per_column(state.alive, m, xp), state.W, xp.zeros_like(state.W))
 
 
-def gradient_point(state, m, beta_cols, nesterov, xp, all_alive=False):
-    """Where the gradient is taken: ``W``, or Nesterov's look-ahead ``W + beta V``."""
-    if not nesterov:
-        return safe_weights(state, m, xp, all_alive)
-    P = state.W + beta_cols * state.V
-    if all_alive:
-        return P
-    return xp.where(per_column(state.alive, m, xp), P, xp.zeros_like(P))
-
-
 def per_column(v, m, xp):
     """(K,) per-run values -> (K*m,) per-column values (each repeated m times)."""
     k = v.shape[0]
     return xp.reshape(xp.broadcast_to(xp.reshape(v, (k, 1)), (k, m)), (k * m,))
 
 
-def run_eager(value_and_grad, loss_fn, W0, lrs, m, *, epochs, loss_star, rtol,
-              divergence_factor, stop_on_convergence, record_weights, xp, betas=None,
-              nesterov=False, lr_mult=None, batches=None):
-    """Run K optimisation runs with a Python loop over epochs (never over runs).
+def per_column_hyper(opt, m, xp):
+    """The optimizer with every (K,) per-run hyperparameter repeated over its m outputs."""
+    return type(opt)(*(per_column(h, m, xp) if getattr(h, "ndim", 0) == 1 else h for h in opt))
 
-    ``value_and_grad(W)`` returns the per-run losses (K,) and the gradient
-    (d, K*m) at ``W``; it is where backends differ (analytic, autograd).
-    ``loss_fn(W)`` is the loss alone.  Optional: ``betas`` (K,) momentum
-    (heavy ball, or Nesterov with ``nesterov=True``), ``lr_mult`` (host
-    sequence, one factor per epoch: a schedule), ``batches(epoch)`` (an
-    iterable of value_and_grad functions, one per mini-batch: SGD).
 
-    Returns the final :class:`RunState`, the (epochs_run + 1, K) loss rows and,
-    when ``record_weights``, the list of weights at every epoch.
+class EagerLoop:
+    """The loop primitive of the eager backends: a Python ``while`` loop.
+
+    ``while_loop(alive, body, carry)`` calls ``body(carry, n_alive)`` while
+    ``alive(carry)``, the number of runs still going, is above zero.  Reading
+    that number is the one host sync per epoch; ``n_alive`` lets the body skip
+    masking while every run is alive.  ``store(buffer, i, value)`` writes one
+    row in place.  jax's primitive has the same two methods over
+    ``lax.while_loop`` and ``.at[i].set`` (it passes ``n_alive=None``).
+    """
+
+    @staticmethod
+    def while_loop(alive, body, carry):
+        while True:
+            n_alive = int(alive(carry))
+            if n_alive == 0:
+                return carry
+            carry = body(carry, n_alive)
+
+    @staticmethod
+    def store(buffer, i, value):
+        buffer[i, ...] = value
+        return buffer
+
+
+def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
+          divergence_factor, stop_on_convergence, record_weights, xp, loop=EagerLoop,
+          lr_mult=None, batches=None):
+    """Run K optimisation runs of ``opt`` together: the one epoch driver of gdcore.
+
+    Parameters
+    ----------
+    value_and_grad, loss_fn
+        ``value_and_grad(W)`` returns the per-run losses (K,) and the gradient
+        (d, K*m) at ``W``; ``loss_fn(W)`` the losses alone.  This is where
+        backends differ (analytic, autograd, ``jax.grad``).
+    opt
+        An optimizer value (``init``/``update``, ``may_rise``, ``lookahead``);
+        its hyperparameters are scalars or (K,) arrays, one per run.
+    W0 : (d, K*m) array
+        Starting weights of every run; ``lrs`` (K,) their learning rates.
+    loop
+        The loop primitive (:class:`EagerLoop`, or jax's).
+    lr_mult
+        Optional (epochs,) array: the schedule's factor at every epoch.
+    batches
+        Optional ``batches(epoch)``, an iterable of value_and_grad functions,
+        one per mini-batch (SGD; eager loops only).
+
+    Returns
+    -------
+    (RunState, rows, history, epoch)
+        The final state, the (epochs + 1, K) loss rows (``nan`` where a run had
+        stopped or the loop had ended), the (epochs + 1, d, K*m) weights when
+        ``record_weights`` (else a (1, d, K*m) placeholder), and the last epoch
+        observed.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> from gdcore.core import DataProblem, GD, drive
+    >>> p = DataProblem(xp.ones((4, 1)), xp.ones((4, 1)))
+    >>> _, rows, _, last = drive(lambda W: p.value_and_grad(W, xp), lambda W: p.loss(W, xp),
+    ...     GD(), xp.zeros((1, 1)), xp.asarray([0.25]), epochs=3, loss_star=0.0, rtol=1e-3,
+    ...     divergence_factor=1e6, stop_on_convergence=False, record_weights=False, xp=xp)
+    >>> [float(v) for v in rows[:, 0]], last
+    ([1.0, 0.25, 0.0625, 0.015625], 3)
     """
     k = lrs.shape[0]
+    m = W0.shape[1] // k
+    opt = per_column_hyper(opt, m, xp)
     lr_cols = per_column(lrs, m, xp)
-    beta_cols = None if betas is None else per_column(betas, m, xp)
-    rise_rule = betas is None and lr_mult is None and batches is None
-    separate_loss = nesterov or batches is not None
+    rise_rule = not opt.may_rise and lr_mult is None and batches is None
+    separate_loss = opt.lookahead or batches is not None
     eps = xp.finfo(W0.dtype).eps
-    state = initial_state(W0, k, xp, momentum=betas is not None)
-    rows, history, th = [], [W0] if record_weights else None, None
-    full = True  # host-side: every run still alive, so no masking is needed
-    for epoch in range(epochs + 1):
+    dev = device(W0)
+
+    def evaluate(state, all_alive):
+        W = safe_weights(state, m, xp, all_alive)
         if separate_loss:
-            loss = loss_fn(safe_weights(state, m, xp, full))
-        else:
-            loss, grad = value_and_grad(safe_weights(state, m, xp, full))
-        if th is None:
-            th = thresholds(loss, loss_star, rtol, divergence_factor, eps, xp, rise_rule=rise_rule)
-        state, row = observe(state, loss, epoch, th, stop_on_convergence, xp, full)
-        rows.append(row)
-        alive = int(xp.sum(xp.astype(state.alive, xp.int32)))  # the one host sync per epoch
-        if epoch == epochs or alive == 0:
-            break
-        full = alive == k
-        lr_now = lr_cols if lr_mult is None else lr_cols * float(lr_mult[epoch])
-        if batches is None:
-            if nesterov:
-                _, grad = value_and_grad(gradient_point(state, m, beta_cols, nesterov, xp, full))
-            state = step(state, grad, lr_now, m, xp, beta_cols, full)
-        else:
+            return loss_fn(W), None
+        return value_and_grad(W)
+
+    def gradient(state, all_alive, vg):
+        P = opt.gradient_point(state.W, state.opt, xp) if opt.lookahead else state.W
+        if not all_alive:
+            P = xp.where(per_column(state.alive, m, xp), P, xp.zeros_like(P))
+        return vg(P)[1]
+
+    state = initial_state(W0, k, opt, xp)
+    loss, grad = evaluate(state, True)
+    th = thresholds(loss, loss_star, rtol, divergence_factor, eps, xp, rise_rule=rise_rule)
+    state, row = observe(state, loss, 0, th, stop_on_convergence, xp, True)
+    rows = loop.store(xp.full((epochs + 1, k), xp.nan, dtype=W0.dtype, device=dev), 0, row)
+    hist = xp.zeros((epochs + 1 if record_weights else 1, *W0.shape), dtype=W0.dtype, device=dev)
+    hist = loop.store(hist, 0, W0)
+
+    def alive(carry):
+        epoch, state = carry[0], carry[1]
+        return xp.sum(xp.astype(state.alive & (epoch < epochs), xp.int32))
+
+    def body(carry, n_alive):
+        epoch, state, grad, rows, hist = carry
+        full = n_alive == k
+        lr_now = lr_cols if lr_mult is None else lr_cols * lr_mult[epoch]
+        if batches is not None:
             for batch_value_and_grad in batches(epoch):
-                _, g = batch_value_and_grad(gradient_point(state, m, beta_cols, nesterov, xp, full))
-                state = step(state, g, lr_now, m, xp, beta_cols, full)
+                g = gradient(state, full, batch_value_and_grad)
+                state = advance(state, opt, g, lr_now, m, xp, full)
+        else:
+            if separate_loss:
+                grad = gradient(state, full, value_and_grad)
+            state = advance(state, opt, grad, lr_now, m, xp, full)
+        epoch = epoch + 1
+        loss, grad = evaluate(state, full)
+        state, row = observe(state, loss, epoch, th, stop_on_convergence, xp, full)
+        rows = loop.store(rows, epoch, row)
         if record_weights:
-            history.append(state.W)
-    return state, xp.stack(rows), history
+            hist = loop.store(hist, epoch, state.W)
+        return epoch, state, grad, rows, hist
+
+    epoch, state, _, rows, hist = loop.while_loop(alive, body, (0, state, grad, rows, hist))
+    return state, rows, hist, epoch

@@ -1,0 +1,195 @@
+"""The engine shared by ``fit``, ``sweep``, ``lr_find`` and ``explore``.
+
+It turns a prepared problem (:mod:`gdcore._inputs`) and its analysis
+(:mod:`gdcore._analysis`) into K runs of one optimizer: it picks the problem
+type (the data, or the reduced Gram form), puts the learning rates and the
+optimizer's hyperparameters into the backend's arrays, and hands everything to
+the backend's run, i.e. to :func:`gdcore.core.drive`.  It also holds what the
+callers build their results from: per-run predictions, statuses, weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gdcore import _analysis, core
+
+__all__ = ["Runs", "check_representable", "choose_method", "execute", "noise_floor",
+           "predict_runs", "run_weights", "status_of"]
+
+
+class Runs(NamedTuple):
+    """Host-side outcome of K runs (what ``fit`` and ``sweep`` build their results from)."""
+
+    W: Any  # state backend (d, K*m)
+    losses: np.ndarray  # (K, epochs_run + 1) float64, nan after a run stopped
+    converged_epoch: np.ndarray  # (K,) int, -1 = never
+    diverged_epoch: np.ndarray  # (K,) int, -1 = never
+    history: Any  # state backend (E+1, d, K*m) or None
+    method: str
+
+
+def choose_method(method: str, n: int, d: int) -> str:
+    """The method ``"auto"`` resolves to: the Gram path when n is much larger than d (n >= 4 d).
+
+    An epoch then costs O(d^2) per run instead of O(n d).  The analysis has
+    already factored ``X``, so the Gram path costs nothing extra to set up.
+
+    Examples
+    --------
+    >>> from gdcore._engine import choose_method
+    >>> choose_method("auto", 100, 2), choose_method("auto", 7, 2), choose_method("direct", 100, 2)
+    ('gram', 'direct', 'direct')
+    """
+    if method == "auto":
+        return "gram" if n >= 4 * d else "direct"
+    return method
+
+
+def _fits(a, dtype) -> bool:
+    """Whether host float64 ``a`` stays finite in ``dtype``."""
+    with np.errstate(over="ignore"):
+        return bool(np.all(np.isfinite(np.asarray(a, dtype=dtype))))
+
+
+def check_representable(lrs, dtype) -> None:
+    """Every learning rate must stay a finite number > 0 in the working dtype."""
+    lrs = np.asarray(lrs, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        cast = lrs.astype(dtype)
+    bad = (cast == 0) | ~np.isfinite(cast)
+    if bad.any():
+        lr = float(lrs[np.argmax(bad)])
+        where = "0" if cast[np.argmax(bad)] == 0 else "inf"
+        raise ValueError(
+            f"lr={lr:.3g} rounds to {where} in {dtype}, so gradient descent could not move "
+            f"(or would jump to inf); use dtype='float64', or rescale X so that lr_crit is "
+            "closer to 1 (standardize=True: a scale s on X scales lr_crit by 1/s**2)."
+        )
+
+
+def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_convergence,
+            record_weights, method, lr_mult=None, batch_size=None, seed=0,
+            devices=None) -> Runs:
+    """Run K learning rates of optimizer ``opt`` on the prepared problem in one vectorised program.
+
+    ``opt``'s hyperparameters are host numbers or (K,) sequences (one per
+    run); ``lr_mult`` the host schedule factors (``lrs`` are then base lrs).
+    """
+    be, sb = prep.backend, prep.state
+    xp = sb.xp
+    n, d = prep.X.shape
+    m = prep.Y.shape[1]
+    k = len(lrs)
+    asked = method or be.default_method()
+    if batch_size and not be.supports_minibatches():
+        raise ValueError(
+            f"mini-batch SGD is not available on the {be.name} backend (each batch would be a "
+            "distributed pass); fit a sample with backend='numpy', or drop batch_size."
+        )
+    method = "direct" if batch_size else choose_method(asked, n, d)
+    check_representable(lrs, prep.dtype)
+    if method == "gram" and not _fits(quad.G, prep.dtype):
+        if asked == "gram":
+            raise ValueError(
+                f"method='gram' needs X^T X / n in {prep.dtype}, but its entries (up to "
+                f"{np.max(np.abs(quad.G)):.3g}) overflow that dtype; use method='direct' or "
+                "'auto', dtype='float64', or rescale X (standardize=True)."
+            )
+        method = "direct"  # auto: the Gram matrix of such large X does not fit the dtype
+    dev = be.state_device(prep.X)
+
+    def state_array(host, shape=None):
+        host = np.asarray(host, dtype=np.float64)
+        if shape is not None:
+            host = np.broadcast_to(host, shape)
+        return sb.asarray(np.array(host), prep.dtype, dev)
+
+    with be.context(prep.dtype):
+        W0 = xp.reshape(xp.broadcast_to(xp.reshape(prep.w0, (d, 1, m)), (d, k, m)), (d, k * m))
+        lr_arr = state_array(lrs)
+        opt = type(opt)(*(state_array(h, (k,)) for h in opt))  # one value per run, traced on jax
+        if method == "gram":
+            problem = core.ReducedProblem(state_array(quad.G), state_array(quad.w_star),
+                                          state_array(quad.loss_star))
+        else:
+            problem = core.DataProblem(prep.X, prep.Y)
+        if devices is not None:
+            problem, W0, lr_arr, opt = be.distribute(problem, W0, lr_arr, opt, devices)
+        out = be.run(problem, W0, lr_arr, opt, loss_star=quad.loss_star, epochs=epochs, rtol=rtol,
+                     divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
+                     record_weights=record_weights, lr_mult=lr_mult, batch_size=batch_size,
+                     seed=seed)
+        losses = sb.to_numpy(out.losses).astype(np.float64).T
+        conv = sb.to_numpy(out.converged_epoch).astype(np.int64)
+        div = sb.to_numpy(out.diverged_epoch).astype(np.int64)
+    return Runs(out.W, losses, conv, div, out.history, method)
+
+
+def status_of(conv: int, div: int) -> str:
+    """"diverged", "converged" or "max_epochs" from a run's event epochs (-1 = never)."""
+    if div >= 0:
+        return "diverged"
+    if conv >= 0:
+        return "converged"
+    return "max_epochs"
+
+
+def run_weights(prep, W, k: int):
+    """Weights of run ``k`` from the stacked (d, K*m) matrix, in the user's library."""
+    from gdcore._inputs import to_library
+
+    m = prep.Y.shape[1]
+    w = W[:, k * m : (k + 1) * m]
+    if prep.y_was_1d:
+        w = w[:, 0]
+    return to_library(w, prep)
+
+
+def predict_runs(stab, a, lrs, opt, rtol, epochs, *, lr_mult=None, batch_size=None):
+    """(predicted converged epoch, regime) per run, vectorised over the K runs.
+
+    What is predictable is read from the optimizer, not from flags: an
+    optimizer whose step is not linear in the error (``opt.linear`` False:
+    Adam) has no prediction (``None``, regime ``"adaptive"``); one whose loss
+    cannot rise (``opt.may_rise`` False: plain GD) at a constant lr has the
+    closed form; the other linear ones (momentum, Nesterov, any schedule) the
+    exact simulation of the eigen-components.  SGD gets the full-batch regime
+    only.  ``lrs`` (K,) are the runs' base learning rates (the lr of epoch k is
+    ``lrs * lr_mult[k]`` under a schedule).
+    """
+    k = len(lrs)
+    if not opt.linear:
+        return [(None, "adaptive")] * k
+    beta, nesterov = opt.heavy_ball()
+    betas = np.broadcast_to(np.asarray(beta, dtype=np.float64), (k,))
+    lam = stab.eigenvalues
+
+    def regime(i):
+        if lr_mult is not None:
+            return "scheduled"
+        if not opt.may_rise:
+            return stab.regime(lrs[i])
+        return stab.momentum_regime(lrs[i], betas[i], nesterov)
+
+    if batch_size is not None:  # stochastic: only the full-batch regime is predictable
+        return [(None, regime(i)) for i in range(k)]
+    if not opt.may_rise and lr_mult is None:
+        found = _analysis.predicted_converged_epochs(lam, a, lrs, rtol)
+    else:
+        mult = np.ones(max(epochs, 1)) if lr_mult is None else np.asarray(lr_mult)
+        gaps = _analysis.simulate_gaps(lam, a, lrs[:, None] * mult[None, :], betas, nesterov,
+                                       epochs)
+        hit = gaps <= rtol * gaps[:, :1] if gaps[0, 0] > 0 else np.ones_like(gaps, dtype=bool)
+        found = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+    return [(None if f < 0 else int(f), regime(i)) for i, f in enumerate(found)]
+
+
+def noise_floor(losses, loss_star, status) -> float | None:
+    """Median loss gap over the last quarter of the epochs: where SGD settles."""
+    if status == "diverged" or len(losses) < 8:
+        return None
+    tail = losses[-max(2, len(losses) // 4):] - loss_star
+    return float(np.median(tail))

@@ -1,0 +1,145 @@
+"""Optimizers as values, in the optax style.
+
+Each function returns a small immutable value with two pure methods,
+``init(W0, xp) -> state`` and ``update(grad, state, lr, xp) -> (delta, state)``,
+written once against the array API standard (see :mod:`gdcore.core._optim`),
+plus declared properties that the driver and the analysis read:
+
+* ``may_rise``: whether the loss of a stable run may rise above its start
+  (False only for plain gradient descent, where a rise proves divergence);
+* ``linear``: whether a step is a linear map of the error, so that the
+  Hessian's spectrum predicts the run (gd, momentum; not Adam).
+
+Pass one to :func:`gdcore.fit`, :func:`gdcore.sweep`, :func:`gdcore.lr_find`
+or :class:`gdcore.GDRegressor` as ``optimizer=``; ``momentum=`` and
+``nesterov=`` remain shorthands for :func:`momentum`.
+
+>>> import gdcore
+>>> X, y = gdcore.make_linear(seed=0)
+>>> a = gdcore.fit(X, y, lr=0.5, optimizer=gdcore.optimizers.momentum(0.3))
+>>> b = gdcore.fit(X, y, lr=0.5, momentum=0.3)
+>>> bool((a.losses == b.losses).all())
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+from gdcore.core._optim import GD, Momentum, Nesterov
+
+__all__ = ["gd", "momentum", "resolve"]
+
+
+def _number(value, name, lo, hi, *, lo_open=False, hint=""):
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {value!r}.")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}.") from None
+    ok = math.isfinite(v) and (v > lo if lo_open else v >= lo) and v < hi
+    if not ok:
+        left = "(" if lo_open else "["
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}), got {value!r}{hint}.")
+    return v
+
+
+def gd():
+    """Plain gradient descent: ``w = w - lr * grad``.
+
+    The one optimizer whose loss cannot rise on a stable run, so a rise above
+    the starting loss proves divergence; its convergence epoch is predicted in
+    closed form.
+
+    Returns
+    -------
+    GD
+        An optimizer value.
+
+    Examples
+    --------
+    >>> import gdcore
+    >>> X, y = gdcore.make_linear(seed=0)
+    >>> r = gdcore.fit(X, y, lr=0.7, optimizer=gdcore.optimizers.gd())
+    >>> r.converged_epoch, r.predicted_epoch
+    (5, 5)
+    """
+    return GD()
+
+
+def momentum(beta=0.9, nesterov=False):
+    """Heavy-ball momentum ``v = beta v - lr g``, ``w = w + v``; Nesterov's look-ahead on request.
+
+    Parameters
+    ----------
+    beta : float in [0, 1), default 0.9
+        The momentum coefficient (heavy ball is unstable for beta >= 1).
+    nesterov : bool, default False
+        Take the gradient at the look-ahead point ``w + beta v``.
+
+    Returns
+    -------
+    Momentum or Nesterov
+        An optimizer value.
+
+    Raises
+    ------
+    ValueError, TypeError
+        When ``beta`` is not a number in [0, 1) or ``nesterov`` not a bool.
+
+    Examples
+    --------
+    >>> import gdcore
+    >>> X, y = gdcore.make_linear(seed=1)
+    >>> lr, beta = gdcore.stability(X).polyak()
+    >>> r = gdcore.fit(X, y, lr=lr, optimizer=gdcore.optimizers.momentum(beta))
+    >>> r.status, r.converged_epoch == r.predicted_epoch
+    ('converged', True)
+    """
+    beta = _number(beta, "momentum", 0.0, 1.0,
+                   hint=" (heavy ball is unstable for beta >= 1); try 0.9, or "
+                        "Stability.polyak() for the optimal pair")
+    if not isinstance(nesterov, bool):
+        raise TypeError(f"nesterov must be True or False, got {nesterov!r}.")
+    return Nesterov(beta) if nesterov else Momentum(beta)
+
+
+def _is_optimizer(obj) -> bool:
+    """An optimizer value: a NamedTuple of hyperparameters with init/update and the declared properties."""
+    return isinstance(obj, tuple) and all(
+        hasattr(obj, a) for a in ("init", "update", "may_rise", "linear", "lookahead", "name"))
+
+
+def resolve(optimizer=None, momentum_beta=0.0, nesterov=False):
+    """The optimizer value a call runs: ``optimizer``, or the one the shorthands describe.
+
+    ``momentum=beta`` (> 0) means :func:`momentum` ``(beta)``,
+    ``nesterov=True`` :func:`momentum` ``(beta, nesterov=True)``, neither
+    :func:`gd`.  Giving ``optimizer=`` together with a shorthand is refused.
+
+    Examples
+    --------
+    >>> from gdcore.optimizers import resolve, momentum
+    >>> resolve(None, 0.5) == momentum(0.5), type(resolve()).__name__
+    (True, 'GD')
+    """
+    if optimizer is None:
+        beta = _number(momentum_beta if momentum_beta is not None else 0.0, "momentum", 0.0, 1.0,
+                       hint=" (heavy ball is unstable for beta >= 1); try 0.9, or "
+                            "Stability.polyak() for the optimal pair")
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}.")
+        return momentum(beta, nesterov) if (beta > 0 or nesterov) else gd()
+    if not _is_optimizer(optimizer):
+        raise TypeError(
+            f"optimizer must be an optimizer value such as gdcore.optimizers.adam(), "
+            f"gdcore.optimizers.momentum(0.9) or gdcore.optimizers.gd(); got {optimizer!r}."
+        )
+    if (momentum_beta not in (None, 0, 0.0)) or nesterov:
+        raise ValueError(
+            f"pass either optimizer= or the momentum=/nesterov= shorthands, not both "
+            f"(got optimizer={optimizer!r}, momentum={momentum_beta!r}, nesterov={nesterov!r}); "
+            "e.g. optimizer=gdcore.optimizers.momentum(0.9, nesterov=True)."
+        )
+    return optimizer
