@@ -136,8 +136,13 @@ class BackendBase:
         if not isinstance(p, core.DataProblem):
             return partial(p.value_and_grad, xp=self.xp)
 
+        xp, d, rows = self.xp, p.X.shape[1], {}
+
         def value_and_grad(W):
-            return p.value_and_grad(W, self.xp, rows=core.block_rows(p.X.shape[1], W.shape[1]))
+            cols = W.shape[1]
+            if cols not in rows:
+                rows[cols] = core.block_rows(d, cols)
+            return p.value_and_grad(W, xp, rows=rows[cols])
 
         return value_and_grad
 

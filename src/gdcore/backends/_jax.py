@@ -115,18 +115,22 @@ class JaxLoop:
     """The loop primitive under ``jax.jit``: ``lax.while_loop`` and ``.at[i].set``."""
 
     @staticmethod
-    def while_loop(alive, body, carry):
-        return jax.lax.while_loop(lambda c: alive(c) > 0, lambda c: body(c, None), carry)
+    def while_loop(alive, body, carry, steps):
+        return jax.lax.while_loop(lambda c: (c[0] < steps) & (alive(c) > 0),
+                                  lambda c: body(c, None), carry)
+
+    @staticmethod
+    def buffer(first, length, xp):
+        buf = jnp.full((length, *first.shape), jnp.nan, dtype=first.dtype)
+        return buf.at[0].set(first)
 
     @staticmethod
     def store(buffer, i, value):
         return buffer.at[i].set(value)
 
-
-class EagerJaxLoop(core.EagerLoop):
-    """A Python loop over compiled steps (mini-batch SGD); jax arrays are immutable."""
-
-    store = JaxLoop.store
+    @staticmethod
+    def stack(buffer, xp):
+        return buffer
 
 
 @partial(jax.jit, static_argnames=("epochs", "stop_on_convergence", "record_weights", "n",
@@ -184,7 +188,8 @@ class JaxBackend(BackendBase):
     name = "jax"
     gradient = "jax.grad"
     xp = jnp
-    loop = EagerJaxLoop  # the eager path (SGD); full-batch runs use JaxLoop inside _run
+    # the eager path (mini-batch SGD) is the base class's Python loop; full-batch runs
+    # use JaxLoop inside the compiled _run
 
     def factor(self, X, Y):
         k = X.shape[1] + (0 if Y is None else Y.shape[1])

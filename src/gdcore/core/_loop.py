@@ -165,26 +165,40 @@ def per_column_hyper(opt, m, xp):
 class EagerLoop:
     """The loop primitive of the eager backends: a Python ``while`` loop.
 
-    ``while_loop(alive, body, carry)`` calls ``body(carry, n_alive)`` while
-    ``alive(carry)``, the number of runs still going, is above zero.  Reading
-    that number is the one host sync per epoch; ``n_alive`` lets the body skip
-    masking while every run is alive.  ``store(buffer, i, value)`` writes one
-    row in place.  jax's primitive has the same two methods over
-    ``lax.while_loop`` and ``.at[i].set`` (it passes ``n_alive=None``).
+    ``while_loop(alive, body, carry, steps)`` calls ``body(carry, n_alive)``
+    while the step counter ``carry[0]`` is below ``steps`` and ``alive(carry)``,
+    the number of runs still going, is above zero.  Reading that number is the
+    one host sync per epoch; ``n_alive`` lets the body skip masking while every
+    run is alive.  Per-epoch records (loss rows, weights) go into a buffer:
+    ``buffer(first, length, xp)`` starts one, ``store(buffer, i, value)``
+    records epoch ``i``, ``stack(buffer, xp)`` returns the array of the epochs
+    stored; here a Python list (array-api-strict's in-place writes cost more
+    than an epoch).  jax's primitive has the same methods over
+    ``lax.while_loop`` and a preallocated array with ``.at[i].set`` (it passes
+    ``n_alive=None``).
     """
 
     @staticmethod
-    def while_loop(alive, body, carry):
-        while True:
+    def while_loop(alive, body, carry, steps):
+        while carry[0] < steps:
             n_alive = int(alive(carry))
             if n_alive == 0:
                 return carry
             carry = body(carry, n_alive)
+        return carry
+
+    @staticmethod
+    def buffer(first, length, xp):
+        return [first]
 
     @staticmethod
     def store(buffer, i, value):
-        buffer[i, ...] = value
+        buffer.append(value)
         return buffer
+
+    @staticmethod
+    def stack(buffer, xp):
+        return xp.stack(buffer)
 
 
 def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
@@ -214,10 +228,10 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
     Returns
     -------
     (RunState, rows, history, epoch)
-        The final state, the (epochs + 1, K) loss rows (``nan`` where a run had
-        stopped or the loop had ended), the (epochs + 1, d, K*m) weights when
-        ``record_weights`` (else a (1, d, K*m) placeholder), and the last epoch
-        observed.
+        The final state, the loss rows ((epochs_run + 1, K) or longer, ``nan``
+        where a run had stopped), the weights of every epoch when
+        ``record_weights`` (else None), and the last epoch observed: rows
+        ``[:epoch + 1]`` are the epochs run.
 
     Examples
     --------
@@ -237,7 +251,6 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
     rise_rule = not opt.may_rise and lr_mult is None and batches is None
     separate_loss = opt.lookahead or batches is not None
     eps = xp.finfo(W0.dtype).eps
-    dev = device(W0)
 
     def evaluate(state, all_alive):
         W = safe_weights(state, m, xp, all_alive)
@@ -255,13 +268,11 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
     loss, grad = evaluate(state, True)
     th = thresholds(loss, loss_star, rtol, divergence_factor, eps, xp, rise_rule=rise_rule)
     state, row = observe(state, loss, 0, th, stop_on_convergence, xp, True)
-    rows = loop.store(xp.full((epochs + 1, k), xp.nan, dtype=W0.dtype, device=dev), 0, row)
-    hist = xp.zeros((epochs + 1 if record_weights else 1, *W0.shape), dtype=W0.dtype, device=dev)
-    hist = loop.store(hist, 0, W0)
+    rows = loop.buffer(row, epochs + 1, xp)
+    hist = loop.buffer(W0, epochs + 1 if record_weights else 1, xp)
 
     def alive(carry):
-        epoch, state = carry[0], carry[1]
-        return xp.sum(xp.astype(state.alive & (epoch < epochs), xp.int32))
+        return xp.sum(xp.astype(carry[1].alive, xp.int32))
 
     def body(carry, n_alive):
         epoch, state, grad, rows, hist = carry
@@ -283,5 +294,5 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
             hist = loop.store(hist, epoch, state.W)
         return epoch, state, grad, rows, hist
 
-    epoch, state, _, rows, hist = loop.while_loop(alive, body, (0, state, grad, rows, hist))
-    return state, rows, hist, epoch
+    epoch, state, _, rows, hist = loop.while_loop(alive, body, (0, state, grad, rows, hist), epochs)
+    return state, loop.stack(rows, xp), loop.stack(hist, xp) if record_weights else None, epoch
