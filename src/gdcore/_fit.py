@@ -279,7 +279,8 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         results equal one device's within rounding.
     optimizer : optimizer value, optional
         From :mod:`gdcore.optimizers`: ``gd()`` (the default), ``momentum(beta,
-        nesterov=False)``.  Not together with ``momentum=``/``nesterov=``.
+        nesterov=False)``, ``adam(b1, b2, eps)``.  Not together with
+        ``momentum=``/``nesterov=``.
 
     Returns
     -------

@@ -11,6 +11,7 @@ and its convergence bookkeeping (``_loop``), the QR used by the analysis
 (``_qr``) and standardization (``_scale``).
 """
 
+from gdcore.core._adam import Adam, AdamState
 from gdcore.core._loop import (
     EagerLoop,
     RunState,
@@ -38,6 +39,8 @@ from gdcore.core._qr import qr_rows, tsqr
 from gdcore.core._scale import standardize
 
 __all__ = [
+    "Adam",
+    "AdamState",
     "GD",
     "DataProblem",
     "EagerLoop",
