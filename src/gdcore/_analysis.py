@@ -101,6 +101,11 @@ def from_factor(R, n, d, *, with_optimum=True) -> Quadratic:
             "by 1/s**2)."
         )
     keep &= lam > 0  # a kept direction whose eigenvalue underflows cannot move GD either
+    if not keep.any():
+        raise ValueError(
+            "X is zero (every singular value is 0): gradient descent has no direction to move "
+            "along and there is no learning rate to study; check that X holds your features."
+        )
     w_star = loss_star = None
     if with_optimum:
         Z = R[:d, d:]
