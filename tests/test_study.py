@@ -228,6 +228,63 @@ def test_standardizing_fixes_the_conditioning_of_the_diabetes_data():
     assert scale[-1] == 1.0 and mean[-1] == 0.0  # the bias column is kept as it is
 
 
+def _badly_scaled(seed=0):
+    X, y = gdcore.make_linear(n=100, seed=seed)
+    X = X.copy()
+    X[:, 0] = 40.0 * X[:, 0] + 7.0  # lr_crit ~ 1e-3 raw, ~ 1 standardized
+    return X, y
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_stability_predicts_with_its_own_analysis(standardize):
+    """predicted_epochs(X=...) answers for the object's spectrum: standardized if it was built so."""
+    X, y = _badly_scaled()
+    s = gdcore.stability(X, standardize=standardize)
+    w0 = np.array([0.5, -2.0])
+    for frac in (0.1, 0.5, 0.9):
+        lr = frac * s.lr_crit
+        r = gdcore.fit(X, y, lr=lr, w0=w0, epochs=20000, standardize=standardize, dtype="float64")
+        assert r.status == "converged"
+        assert s.predicted_epochs(lr, X=X, y=y, w0=w0) == r.predicted_epoch == r.converged_epoch
+        # the data-free bound is a bound for the same spectrum
+        assert s.predicted_epochs(lr, X=X, y=y, w0=w0) <= s.predicted_epochs(lr)
+
+
+def test_stability_refuses_data_it_did_not_analyse():
+    """An X whose Gram matrix (raw or standardized) is not the one analysed is refused."""
+    X, y = _badly_scaled()
+    rng = np.random.default_rng(1)
+    X3 = np.hstack([rng.normal(size=(100, 1)) * 5.0, X])  # two features: a real correlation matrix
+    for data, std in ((X, False), (X3, False), (X3, True)):
+        s = gdcore.stability(data, standardize=std)
+        assert s.predicted_epochs(0.5 * s.lr_crit, X=data, y=y) is not None
+        for other in (data[:, ::-1], 2.0 * data, data[:50]):
+            with pytest.raises(ValueError, match="not the matrix this Stability"):
+                s.predicted_epochs(0.5 * s.lr_crit, X=other, y=y[: len(other)])
+        with pytest.raises(ValueError, match="y"):
+            s.predicted_epochs(0.5 * s.lr_crit, X=data)
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), -float("inf"), 0.0, -0.1])
+def test_stability_refuses_lrs_without_a_regime(lr):
+    X, y = gdcore.make_linear(n=50, seed=0)
+    s = gdcore.stability(X)
+    calls = [lambda: s.regime(lr), lambda: s.rho(lr), lambda: s.rho([0.1, lr]),
+             lambda: s.predicted_epochs(lr), lambda: s.predicted_epochs(lr, X=X, y=y)]
+    for call in calls:
+        with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+            call()
+
+
+@pytest.mark.parametrize("rtol", [0.0, 1.0, -1e-3, 2.0, float("nan")])
+def test_stability_refuses_rtol_outside_0_1(rtol):
+    X, y = gdcore.make_linear(n=50, seed=0)
+    s = gdcore.stability(X)
+    for kw in ({}, {"X": X, "y": y}):
+        with pytest.raises(ValueError, match=r"rtol must be a finite number in \(0, 1"):
+            s.predicted_epochs(0.5, rtol=rtol, **kw)
+
+
 def test_diabetes_example_runs(capsys):
     pytest.importorskip("sklearn")
     import pathlib
