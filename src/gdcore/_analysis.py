@@ -3,7 +3,7 @@
 The heavy pass over the data (``X^T X``, ``X^T y`` in float64, chunked) runs
 in the backend's own arrays through :func:`gdcore.core.gram_stats`; only the
 d x d and d x m results come to the host, where numpy's ``eigh`` gives the
-spectrum of ``H = (2/n) X^T X``.  Everything the contract calls "predicted" is
+spectrum of ``H = (2/n) X^T X``.  Everything docs/definitions.md calls "predicted" is
 computed here from that spectrum.
 """
 
