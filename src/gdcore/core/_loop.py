@@ -8,7 +8,7 @@ no Python branching on array values, so the eager backends call them from a
 Python loop and the jax backend calls the very same functions inside
 ``lax.while_loop`` under ``jax.jit``.
 
-Definitions (see SPEC.md, "Definitions"):
+Definitions (see docs/definitions.md, "Converged, diverged, status"):
 
 * converged at the first epoch ``k`` with ``L_k - L* <= rtol * (L_0 - L*)``;
 * diverged at the first epoch ``k`` whose loss is non-finite, exceeds
