@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -61,3 +62,70 @@ def seed_data():
     import gdcore
 
     return gdcore.make_linear(n=100, seed=0)
+
+
+# -- decisions: where two runs may legitimately disagree ----------------------
+
+# How close (in units of the dtype's eps times the size of the loss compared)
+# the decisive loss must sit to a decision threshold for two runs to disagree
+# on status or epoch.  The loss of an epoch is a mean of n squares, rounded a
+# few eps, and runs that differ only in summation order have iterates within a
+# few eps of each other; DECISION_ULPS leaves room for that and no more.  A
+# gradient off by 1e-3 relative is an lr off by 1e-3, which moves the loss at
+# the convergence threshold by ~1e-5 of L0 (~100 eps in float32), far outside.
+DECISION_ULPS = 16
+
+
+def run_events(result, i=None):
+    """``(losses, converged_epoch, diverged_epoch)`` of a FitResult, or of run ``i`` of a SweepResult."""
+    if i is None:
+        return np.asarray(result.losses, dtype=np.float64), result.converged_epoch, result.diverged_epoch
+    row = np.asarray(result.losses[i], dtype=np.float64)
+    return row, result.converged_epoch[i], result.diverged_epoch[i]
+
+
+def assert_same_decisions(a, b, *, loss_star, rtol, dtype, divergence_factor=1e6, rise_rule=True,
+                          what=""):
+    """Two runs (``run_events`` triples) reach the same decisions at the same epochs.
+
+    They may differ only where it is a matter of rounding: at the first epoch
+    where their decisions differ (the *decisive* epoch), the loss of each run
+    must lie within ``DECISION_ULPS * eps * max(|L_k|, L0)`` of the threshold
+    that decides there -- ``L* + rtol (L0 - L*)`` for convergence, the rise
+    level just above ``L0`` or ``divergence_factor * L0`` for divergence (the
+    thresholds of ``gdcore.core.thresholds``; definitions in
+    docs/definitions.md).  Otherwise the disagreement is a real difference
+    between the runs and the assertion fails.
+    """
+    from gdcore.core import thresholds
+
+    (la, ca, da), (lb, cb, db) = a, b
+    ca, da, cb, db = (None if e is None or e < 0 else int(e) for e in (ca, da, cb, db))
+    if (ca, da) == (cb, db):
+        return
+    never = 1 << 60
+    decisive = []
+    if ca != cb:
+        decisive.append((min(never if ca is None else ca, never if cb is None else cb), "converged"))
+    if da != db:
+        decisive.append((min(never if da is None else da, never if db is None else db), "diverged"))
+    k, kind = min(decisive)
+    eps = float(np.finfo(np.dtype(str(dtype).rsplit(".", 1)[-1])).eps)
+    loss0 = float(la[0])
+    th = thresholds(np.asarray([loss0]), loss_star, rtol, divergence_factor, eps, np,
+                    rise_rule=rise_rule)
+    levels = [float(th.converged[0])] if kind == "converged" else [float(th.rise[0]), float(th.blowup[0])]
+    report = []
+    near = True
+    for name, losses in (("a", la), ("b", lb)):
+        lk = float(losses[k]) if k < len(losses) else float("nan")
+        tol = DECISION_ULPS * eps * max(abs(lk), abs(loss0))
+        dist = min(abs(lk - t) for t in levels) if np.isfinite(lk) else float("inf")
+        near = near and dist <= tol
+        report.append(f"{name}: L_{k} = {lk!r}, {dist / (eps * max(abs(lk), abs(loss0))):.3g} eps from "
+                      f"the {kind} threshold")
+    assert near, (
+        f"{what} decisions differ at epoch {k} ({kind}: a converged {ca}, diverged {da}; "
+        f"b converged {cb}, diverged {db}) and the loss is not within {DECISION_ULPS} eps of the "
+        f"threshold: " + "; ".join(report)
+    )

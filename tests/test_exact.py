@@ -286,3 +286,8 @@ def test_cli_prints_each_warning_once_as_one_line(tmp_path, capsys):
                  "--standardize", "--epochs", "5"])
     assert code == 0
     assert "warning" not in capsys.readouterr().err  # the remedy silences it
+
+
+def test_zero_design_is_a_clear_error():
+    with pytest.raises(ValueError, match="X is zero"):
+        gdcore.fit(np.zeros((10, 2)), np.ones(10), lr=0.1)

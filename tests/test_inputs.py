@@ -1,4 +1,4 @@
-"""Every bad-input rule of the contract, and how good input of every kind is handled."""
+"""Every bad-input rule of docs/definitions.md, and how good input of every kind is handled."""
 
 import math
 import subprocess

@@ -175,3 +175,23 @@ def test_stability_map_on_every_backend(backend, tmp_path):
     assert_picture(path)
     with pytest.raises(TypeError, match="2-D sweep"):
         gplot.stability_map(gdcore.sweep(X, y, [0.1, 0.5], epochs=5, backend=backend))
+
+
+def test_mini_batch_sgd_results_plot_without_a_prediction(tmp_path):
+    """SGD has no closed-form curve: its runs are drawn measured only, never an error."""
+    X, y = gdcore.make_linear(n=40, seed=0)
+    sgd = gdcore.fit(X, y, lr=0.2, batch_size=10, epochs=20, record_weights=True)
+    gd = gdcore.fit(X, y, lr=0.2, epochs=20, record_weights=True)
+    sw = gdcore.sweep(X, y, [0.05, 0.2], batch_size=10, epochs=20)
+    for predicted in (False, True):
+        ax = gplot.loss_curves([sgd, gd], predicted=predicted).axes[0]
+        # measured curves for both runs; a dashed prediction only for the full-batch one
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert len(dashed) == (1 if predicted else 0)
+        gplot.loss_curves(sw, predicted=predicted)
+        gplot.loss_curves(sgd, predicted=predicted)
+    assert gplot.fit(X, y, sgd).axes
+    assert gplot.trajectory(X, y, [sgd, gd]).axes
+    assert gplot.sweep(sw).axes
+    fig = gplot.animate(X, y, [sgd], tmp_path / "sgd.gif", dpi=30)
+    assert (tmp_path / "sgd.gif").stat().st_size > 0 and fig.axes

@@ -64,3 +64,16 @@ def test_compare_quick_agrees_and_prints_a_table():
     assert any(" numpy " in line and "reference" in line for line in body)
     assert {"float32", "float64"} <= {line.split()[3] for line in body}
     assert "agree with numpy" in proc.stdout
+
+
+def test_exactness_example_prints_the_readme_table():
+    proc = run("examples/exactness.py", "--quick")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| prescribed")]
+    assert len(rows) == 4
+    cells = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in rows}
+    # cond 1e9: the old normal-equations analysis keeps no digit, gdcore keeps lstsq's
+    old, lstsq, numpy = (float(cells["prescribed SVD, cond 1e+09"][i]) for i in (2, 1, 3))
+    assert old < 1.0 and numpy >= lstsq - 1.0
+    assert cells["prescribed SVD, cond 1e+09"][-1] == "ill-conditioned"
+    assert cells["prescribed SVD, cond 1e+01"][-1] == "none"

@@ -64,7 +64,7 @@ def analyse(prep, *, with_optimum=True) -> Quadratic:
         R = be.factor(prep.X, Y)
     n, d = prep.X.shape
     if not np.all(np.isfinite(R)):
-        if be.validates_in_factor():  # validation was folded into this pass: locate a problem only if there is one
+        if be.validates_in_factor():  # validation was folded into this pass: locate a problem if any
             _check_stats(prep, Y)
         raise ValueError(
             "the entries of X (or y) are too large to factor in float64 (the QR of the data "
@@ -102,6 +102,11 @@ def from_factor(R, n, d, *, with_optimum=True) -> Quadratic:
             "by 1/s**2)."
         )
     keep &= lam > 0  # a kept direction whose eigenvalue underflows cannot move GD either
+    if not keep.any():
+        raise ValueError(
+            "X is zero (every singular value is 0): gradient descent has no direction to move "
+            "along and there is no learning rate to study; check that X holds your features."
+        )
     w_star = loss_star = None
     if with_optimum:
         Z = R[:d, d:]
@@ -395,10 +400,24 @@ class Stability:
         return 2.0 / s if s > 0 else math.inf
 
     # -- per learning rate -----------------------------------------------
+    @staticmethod
+    def _check_lrs(lr) -> np.ndarray:
+        """``lr`` (a number or an array) as float64, every value finite and > 0."""
+        try:
+            lr_arr = np.asarray(lr, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"lr must be a positive number such as 0.1, got {lr!r}.") from None
+        if not np.all(np.isfinite(lr_arr) & (lr_arr > 0)):
+            raise ValueError(
+                f"lr must be a finite number > 0 (try 0.1, or the lr_opt of this analysis); got {lr!r}."
+            )
+        return lr_arr
+
     def rho(self, lr):
         """Contraction factor ``max_i |1 - lr * lambda_i|`` over positive eigenvalues.
 
-        The loss gap shrinks like ``rho ** (2k)``.  ``lr`` may be an array.
+        The loss gap shrinks like ``rho ** (2k)``.  ``lr`` may be an array;
+        every value must be a finite number > 0 (``ValueError`` otherwise).
 
         Examples
         --------
@@ -408,7 +427,7 @@ class Stability:
         (0.5, 0.0)
         """
         lam = self._positive
-        lr_arr = np.asarray(lr, dtype=np.float64)
+        lr_arr = self._check_lrs(lr)
         if lam.size == 0:
             out = np.ones_like(lr_arr)
         else:
@@ -424,8 +443,12 @@ class Stability:
         >>> s = gdcore.stability([[1.0, 0.0], [0.0, 1.0]])   # lambda = 1, 1
         >>> [s.regime(lr) for lr in (0.5, 1.5, 2.0, 2.5)]
         ['monotone', 'oscillating', 'critical', 'divergent']
+
+        A nan, infinite or non-positive ``lr`` has no regime: ``ValueError``.
         """
-        lr = float(lr)
+        from gdcore._inputs import check_lr
+
+        lr = check_lr(lr)
         crit = self.lr_crit
         if math.isfinite(crit) and abs(lr - crit) <= 1e-12 * crit:
             return "critical"
@@ -501,8 +524,22 @@ class Stability:
 
         With ``X`` and ``y`` (and optionally ``w0``, default zeros) the
         prediction is exact for this problem: the smallest k with
-        ``sum_i (lambda_i/2) c_i**2 (1 - lr lambda_i)**(2k) <= rtol * gap_0``.
-        Without data it is the worst-case bound ``ceil(ln(rtol) / (2 ln rho))``.
+        ``sum_i (lambda_i/2) c_i**2 (1 - lr lambda_i)**(2k) <= rtol * gap_0``,
+        where ``lambda_i`` and the eigenvectors are this object's own and
+        ``c = V^T (w0 - w*)``.  Without data it is the worst-case bound
+        ``ceil(ln(rtol) / (2 ln rho))``.
+
+        ``X`` must be the matrix this object analysed, given as it was given
+        to :func:`gdcore.stability` (or ``fit``/``sweep``): when the analysis
+        was of the standardized columns (``standardize=True``), ``X`` is
+        standardized the same way here and ``w0`` refers to the standardized
+        columns, as in ``fit``.  The data enter the analysis only through
+        ``X^T X / n``, so that is what is checked: ``X`` (as given, else
+        standardized) must have the Gram matrix analysed, to float64
+        accumulation; then the object's spectrum and eigenvectors are exactly
+        this ``X``'s and the answer is exact for it.  Any other ``X`` raises
+        ``ValueError`` (analyse the new data with ``gdcore.stability``).
+        ``lr`` must be a finite number > 0 and ``rtol`` in (0, 1).
 
         Examples
         --------
@@ -512,6 +549,10 @@ class Stability:
         >>> s.predicted_epochs(0.7, X=X, y=y) <= s.predicted_epochs(0.7)
         True
         """
+        from gdcore._inputs import check_lr, check_positive
+
+        lr = check_lr(lr)
+        rtol = check_positive(rtol, "rtol", below=1.0)
         if X is None:
             rho = self.rho(lr)
             if rho >= 1.0:
@@ -519,12 +560,48 @@ class Stability:
             if rho == 0.0:
                 return 1
             return max(0, math.ceil(math.log(rtol) / (2.0 * math.log(rho))))
+        if y is None:
+            raise ValueError("predicted_epochs: pass y together with X (or neither, for the data-free bound).")
+        quad = self._quad
+        if quad is None or quad.eigenvectors is None or quad.G is None:
+            raise ValueError(
+                "predicted_epochs(X=..., y=...) needs the eigenvectors of the analysis; build this "
+                "object with gdcore.stability(X) rather than by hand."
+            )
+        G, b, w0h = self._data_stats(X, y, w0, backend, quad.G)
+        lam, V, pos = quad.eigenvalues, quad.eigenvectors, quad.positive
+        Vp = V[:, pos]
+        w_star = Vp @ ((Vp.T @ b) / (lam[pos][:, None] / 2.0))  # min-norm least squares
+        c = V.T @ (w0h - w_star)
+        a = np.where(pos, lam / 2.0, 0.0) * np.sum(c * c, axis=1)
+        return predicted_converged_epoch(lam, a, lr, rtol)
+
+    @staticmethod
+    def _data_stats(X, y, w0, backend, G_ref):
+        """Host float64 ``X^T X / n``, ``X^T Y / n`` and ``w0`` (d, m) of the analysed ``X``.
+
+        Tries ``X`` as given, then standardized; the first whose Gram matrix is
+        ``G_ref`` (to within float64 accumulation) is the matrix analysed.
+        """
         from gdcore._inputs import prepare
 
-        prep = prepare(X, y, w0, backend=backend)
-        quad = analyse(prep)
-        a = gap_weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
-        return predicted_converged_epoch(quad.eigenvalues, a, float(lr), rtol)
+        scale = max(float(np.max(np.abs(G_ref))), np.finfo(np.float64).tiny) if G_ref.size else 1.0
+        for standardize in (False, True):
+            prep = prepare(X, y, w0, backend=backend, standardize=standardize)
+            if prep.X.shape[1] != G_ref.shape[0]:
+                break
+            to_np = prep.backend.to_numpy
+            Xh = np.asarray(to_np(prep.X), dtype=np.float64)
+            Yh = np.asarray(to_np(prep.Y), dtype=np.float64)
+            n = Xh.shape[0]
+            G = Xh.T @ Xh / n
+            if np.max(np.abs(G - G_ref), initial=0.0) <= 1e-9 * scale:
+                w0h = np.asarray(prep.state.to_numpy(prep.w0), dtype=np.float64)
+                return G, Xh.T @ Yh / n, w0h
+        raise ValueError(
+            "predicted_epochs: X is not the matrix this Stability object analysed (its X^T X / n "
+            "differs, raw or standardized); pass the same X, or use gdcore.stability(X) of the new data."
+        )
 
     def to_dict(self) -> dict:
         """The analysis as plain Python numbers (JSON-ready)."""

@@ -1,9 +1,11 @@
-"""The only module of gdcore that imports ``array_api_compat``.
+"""gdcore's one entry to ``array_api_compat`` outside the backend modules.
 
-Everything else asks this module for a namespace (``xp``) or for the
-framework an array belongs to.  Framework detection never imports a
-framework: ``array_api_compat``'s ``is_*_array`` helpers look in
-``sys.modules`` first, so asking "is this a torch tensor?" costs nothing
+The backend modules that wrap a library's namespace (``backends/_numpy.py``,
+``_torch.py``, ``_dask.py``) import their ``array_api_compat`` namespace
+themselves; everything else asks this module for a namespace (``xp``), an
+array's device or the framework an array belongs to.  Framework detection
+never imports a framework: ``array_api_compat``'s ``is_*_array`` helpers look
+in ``sys.modules`` first, so asking "is this a torch tensor?" costs nothing
 when torch was never imported.
 """
 

@@ -74,7 +74,7 @@ class FitResult:
     status : str
         ``"converged"``, ``"diverged"`` or ``"max_epochs"``.
     converged_epoch, diverged_epoch : int or None
-        First epoch meeting the contract's definitions.
+        First epoch meeting the definitions of docs/definitions.md.
     lr : float
     backend : str
     optimum : Optimum
@@ -247,7 +247,7 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         Stop at the converged epoch instead of running all ``epochs``.
     divergence_factor : float, default 1e6
         Diverged when the loss exceeds this times ``L(w0)``, is non-finite, or
-        rises above ``L(w0)`` (impossible below ``lr_crit``, see SPEC).
+        rises above ``L(w0)`` (impossible below ``lr_crit``, see docs/definitions.md).
     record_weights : bool, default False
         Keep the weights of every epoch in ``history``.
     method : {None, "direct", "gram", "auto"}, default None

@@ -1,6 +1,6 @@
 """Validation and conversion of user input, done before any work.
 
-Every rule of SPEC.md "Bad input" lives here, so each error is raised in one
+Every rule of docs/definitions.md "Bad input" lives here, so each error is raised in one
 place with a message that names the argument and says what to do.
 """
 

@@ -15,7 +15,8 @@ Conventions shared by every picture:
 * the loss is shown as the gap ``L - L*`` to the least-squares optimum on a
   log scale, clipped below at a floor of a few units of rounding of the run's
   dtype (a converged run's gap is zero or even negative at rounding level);
-* the closed-form prediction is drawn dashed on top of the measured curve;
+* the closed-form prediction is drawn dashed on top of the measured curve
+  (mini-batch SGD runs have none: they are drawn measured only);
 * the regimes use one colour each: monotone (green), oscillating (orange),
   divergent (red);
 * a divergent run is drawn up to the epoch it was stopped at (its prediction
@@ -125,7 +126,7 @@ class _Run(NamedTuple):
     diverged_epoch: int | None
     predicted_epoch: int | None
     losses: np.ndarray  # measured, epochs actually run (no trailing nan)
-    predicted: np.ndarray  # closed form, epochs 0..requested epochs
+    predicted: np.ndarray | None  # closed form, epochs 0..requested epochs; None for SGD
     loss_star: float
     rtol: float
     dtype: str
@@ -172,21 +173,21 @@ def _runs(results) -> list[_Run]:
     for r in items:
         if isinstance(r, FitResult):
             with np.errstate(all="ignore"):  # no prediction (Adam, SGD): nothing to draw
-                pred = r.predicted_losses() if r.predictable else np.full(r.epochs + 1, np.nan)
+                pred = r.predicted_losses() if r.predictable else None
             hist = _host(r.history) if r.history is not None else None
             runs.append(_Run(r.lr, r.regime, r.status, r.converged_epoch, r.diverged_epoch,
                              r.predicted_epoch, np.asarray(r.losses, dtype=np.float64), pred,
                              float(r.optimum.loss), r.rtol, r.dtype, r.epochs, hist))
         elif isinstance(r, SweepResult):
             with np.errstate(all="ignore"):
-                pred = (r.predicted_losses() if r.predictable
-                        else np.full((len(r.lrs), r.epochs + 1), np.nan))
+                pred = r.predicted_losses() if r.predictable else None
             for i, lr in enumerate(r.lrs):
                 row = r.losses[i]
                 finite_upto = np.flatnonzero(~np.isnan(row))
                 row = row[: finite_upto[-1] + 1] if finite_upto.size else row[:1]
                 runs.append(_Run(float(lr), r.regime[i], r.status[i], r.converged_epoch[i],
-                                 r.diverged_epoch[i], r.predicted_epochs[i], row, pred[i],
+                                 r.diverged_epoch[i], r.predicted_epochs[i], row,
+                                 None if pred is None else pred[i],
                                  float(r.optimum.loss), r.rtol, r.dtype, r.epochs, None))
         else:
             raise TypeError(
@@ -400,7 +401,8 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
         there are more than ten).
     ax : matplotlib.axes.Axes, optional
     predicted : bool, default True
-        Draw the closed-form curve (dashed) on top of each measured one.
+        Draw the closed-form curve (dashed) on top of each measured one.  A
+        mini-batch SGD run has no closed form and is drawn measured only.
     threshold : bool, default True
         Draw the convergence level ``rtol * (L0 - L*)`` of the first run.
     title : str, optional
@@ -435,7 +437,7 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
         label = r.label if cmap is None else None
         ax.plot(k, gap, color=c, lw=2.0 if cmap is None else 1.0,
                 marker="o" if len(k) <= 12 else None, ms=3.5 if cmap is None else 2, label=label)
-        if predicted and np.isfinite(r.predicted).any():
+        if predicted and r.predicted is not None:
             kp = np.arange(len(r.predicted))
             # thin and dark on top of the measured curve: where they agree it shows as a
             # dashed texture along the coloured line, where a run stopped it carries on
@@ -458,7 +460,7 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
         ax.axhline(level, color="0.3", lw=0.8, ls=":")
         handles.append(Line2D([], [], color="0.3", lw=0.8, ls=":"))
         labels.append(f"converged: gap <= rtol x gap0 = {level:.2g}")
-    if predicted and any(np.isfinite(r.predicted).any() for r in runs):
+    if predicted and any(r.predicted is not None for r in runs):
         handles.append(Line2D([], [], color="k", lw=0.9, ls=(0, (4, 3)), alpha=0.75))
         labels.append("closed-form prediction (on top of each run)")
     handles.append(Line2D([], [], color="0.85", lw=6))
@@ -938,9 +940,10 @@ def animate(X, y, results, path, *, epochs=None, fps=6, dpi=72, feature=0, outpu
         a_fit.grid(alpha=0.3)
         text = a_fit.text(0.03, 0.95, "", transform=a_fit.transAxes, va="top", fontsize="small",
                           family="monospace")
-        kp = np.arange(min(len(run.predicted), last + 1))
-        a_loss.plot(kp, _clip_gap(run.predicted[: len(kp)] - run.loss_star, floor), color=color,
-                    lw=1, ls="--", alpha=0.4)
+        if run.predicted is not None:  # mini-batch SGD: no closed-form curve
+            kp = np.arange(min(len(run.predicted), last + 1))
+            a_loss.plot(kp, _clip_gap(run.predicted[: len(kp)] - run.loss_star, floor),
+                        color=color, lw=1, ls="--", alpha=0.4)
         curve, = a_loss.plot([], [], color=color, lw=2)
         dot, = a_loss.plot([], [], marker="o", color=color, ms=5, ls="none")
         a_loss.axhline(run.rtol * run.gap0, color="0.3", lw=0.7, ls=":")

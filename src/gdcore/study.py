@@ -346,7 +346,7 @@ class LRFinderResult:
         ``"valley"`` (fastai's default), ``"steep"`` (steepest descent of the
         smoothed loss against log lr) and ``"minimum/10"``.
     suggestion : float
-        The suggestion of ``method`` (default ``"valley"``).
+        The suggestion of ``method`` (default ``"steep"``).
     lr_opt, lr_crit : float
         The analytic optimum and stability limit of the same data.
     distance : dict

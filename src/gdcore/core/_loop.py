@@ -1,4 +1,4 @@
-"""Convergence and divergence bookkeeping as pure functions.
+"""The one epoch driver, and its convergence and divergence bookkeeping as pure functions.
 
 One epoch driver, :func:`drive`, runs K optimisation runs of any optimizer
 (:mod:`gdcore.core._optim`) on any problem.  It is given the gradient (how a
@@ -11,7 +11,7 @@ optimizer's update to the runs still going.  They use only ``xp.where`` and
 element-wise arithmetic, with no Python branching on array values, so the
 same driver runs eagerly and traced.
 
-Definitions (see SPEC.md, "Definitions"):
+Definitions (see docs/definitions.md, "Converged, diverged, status"):
 
 * converged at the first epoch ``k`` with ``L_k - L* <= rtol * (L_0 - L*)``;
 * diverged at the first epoch ``k`` whose loss is non-finite, exceeds

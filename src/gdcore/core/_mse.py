@@ -9,7 +9,7 @@ Shapes used throughout (K learning rates trained at once, m outputs):
 The loss of one run is ``(1/n) * ||X @ w - Y||_F**2``: the mean squared error
 for one output, summed over outputs, so that every output is an independent
 least-squares problem with the same Hessian ``H = (2/n) X^T X`` and
-``grad = (2/n) X^T (X @ w - Y)`` exactly as in the contract.
+``grad = (2/n) X^T (X @ w - Y)`` exactly as in docs/definitions.md.
 """
 
 from __future__ import annotations
