@@ -289,3 +289,20 @@ def test_diabetes_example_runs(capsys):
     runpy.run_path(str(path), run_name="example")["main"](epochs=1500)
     out = capsys.readouterr().out
     assert "standardized" in out and "max_epochs" in out and "converged" in out
+
+
+@pytest.mark.filterwarnings("ignore::gdcore.LRFinderWarning")
+def test_lr_find_new_names_and_their_old_aliases_mean_the_same():
+    X, y = gdcore.make_linear(n=100, seed=0)
+    new = gdcore.lr_find(X, y, smoothing=0.9, stop_factor=3.0, suggest="valley", steps=60)
+    old = gdcore.lr_find(X, y, beta=0.9, diverge_th=3.0, method="valley", steps=60)
+    np.testing.assert_array_equal(new.smoothed, old.smoothed)
+    assert new.suggest == old.suggest == old.method == "valley"
+    assert new.suggestion == old.suggestion == new.suggestions["valley"]
+    assert new.to_dict()["suggest"] == "valley" and new.stability is new.analysis
+    default = gdcore.lr_find(X, y, steps=60)
+    assert not np.array_equal(default.smoothed, new.smoothed)  # the names do reach the test
+    sw = gdcore.sweep(X, y, [0.1, 0.7])
+    assert sw.stability is sw.analysis and sw.stability.lr_opt == pytest.approx(0.7263, abs=1e-4)
+    with pytest.raises(ValueError, match="suggest must be"):
+        gdcore.lr_find(X, y, suggest="fast")

@@ -15,8 +15,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gdcore import _analysis, core
+from gdcore._inputs import check_representable
 
-__all__ = ["Runs", "check_representable", "choose_method", "execute", "noise_floor",
+__all__ = ["Runs", "choose_method", "execute", "noise_floor",
            "predict_runs", "run_weights", "status_of"]
 
 
@@ -52,22 +53,6 @@ def _fits(a, dtype) -> bool:
     """Whether host float64 ``a`` stays finite in ``dtype``."""
     with np.errstate(over="ignore"):
         return bool(np.all(np.isfinite(np.asarray(a, dtype=dtype))))
-
-
-def check_representable(lrs, dtype) -> None:
-    """Every learning rate must stay a finite number > 0 in the working dtype."""
-    lrs = np.asarray(lrs, dtype=np.float64)
-    with np.errstate(over="ignore", under="ignore"):
-        cast = lrs.astype(dtype)
-    bad = (cast == 0) | ~np.isfinite(cast)
-    if bad.any():
-        lr = float(lrs[np.argmax(bad)])
-        where = "0" if cast[np.argmax(bad)] == 0 else "inf"
-        raise ValueError(
-            f"lr={lr:.3g} rounds to {where} in {dtype}, so gradient descent could not move "
-            f"(or would jump to inf); use dtype='float64', or rescale X so that lr_crit is "
-            "closer to 1 (standardize=True: a scale s on X scales lr_crit by 1/s**2)."
-        )
 
 
 def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_convergence,

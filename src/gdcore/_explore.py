@@ -100,19 +100,6 @@ class Explorer:
                 f"{self.sweep.epochs} epochs, {self.nbytes / 1e6:.1f} MB page)")
 
 
-def _check_betas(betas) -> np.ndarray:
-    if betas is None:
-        return np.asarray(DEFAULT_BETAS)
-    try:
-        arr = np.atleast_1d(np.asarray(betas, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise TypeError(f"betas must be a sequence of numbers in [0, 1), got {betas!r}.") from None
-    if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any((arr < 0) | (arr >= 1)):
-        raise ValueError(f"every momentum in betas must be a number in [0, 1), got {arr.tolist()}; "
-                         "e.g. betas=[0, 0.5, 0.9].")
-    return np.unique(np.concatenate([[0.0], arr]))  # sorted, 0 (plain GD) first
-
-
 def _default_lrs(stab, k=41) -> np.ndarray:
     """Geometric from lr_crit/30 to 2.2 lr_crit, with lr_opt itself on the grid."""
     lrs = np.geomspace(stab.lr_crit / 30, 2.2 * stab.lr_crit, k)
@@ -228,16 +215,16 @@ def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backen
     (True, False)
     """
     from gdcore import _analysis
-    from gdcore._fit import check_run_options
     from gdcore._inputs import check_epochs, library_of, prepare
-    from gdcore.study import _check_lrs, sweep
+    from gdcore._inputs import check_betas, check_lrs, check_run_options
+    from gdcore.study import sweep
 
     _need_bokeh()
     epochs = check_epochs(epochs)
     if epochs < 1:
         raise ValueError("epochs must be at least 1 for the explorer (there is nothing to show at 0).")
     check_run_options(epochs, rtol, 1e6, "auto")
-    betas = _check_betas(betas)
+    betas = check_betas(betas, DEFAULT_BETAS)
     if feature_names is None and library_of(X) == "pandas" and hasattr(X, "columns"):
         feature_names = [str(c) for c in X.columns]
     if target_name is None and hasattr(y, "name") and isinstance(getattr(y, "name"), str):
@@ -254,7 +241,7 @@ def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backen
     if not (stab.lambda_max > 0 and math.isfinite(stab.lr_crit)):
         raise ValueError("every column of X is zero, so the loss has no curvature and no learning "
                          "rate to study; check the columns of X.")
-    lrs = _default_lrs(stab) if lrs is None else np.sort(_check_lrs(lrs))
+    lrs = _default_lrs(stab) if lrs is None else np.sort(check_lrs(lrs))
     n, d = prep.X.shape
     if feature_names is None:
         feature_names = [f"x{i}" for i in range(d)]

@@ -11,12 +11,19 @@ import numpy as np
 from gdcore import _analysis, optimizers
 from gdcore._analysis import Stability, stability_of
 from gdcore._engine import execute, noise_floor, predict_runs, run_weights, status_of
-from gdcore._inputs import check_epochs, check_lr, check_positive, host, prepare, to_library
+from gdcore._inputs import (
+    check_batch,
+    check_lr,
+    check_run_options,
+    host,
+    prepare,
+    schedule_table,
+    to_library,
+)
 from gdcore.schedules import as_schedule
 
 __all__ = ["FitResult", "Optimum", "fit", "stability"]
 
-_METHODS = ("direct", "gram", "auto", None)
 
 
 class Optimum(NamedTuple):
@@ -24,41 +31,6 @@ class Optimum(NamedTuple):
 
     weights: Any
     loss: float
-
-
-def check_run_options(epochs, rtol, divergence_factor, method):
-    epochs = check_epochs(epochs)
-    rtol = check_positive(rtol, "rtol", below=1.0)
-    divergence_factor = check_positive(divergence_factor, "divergence_factor")
-    if divergence_factor <= 1:
-        raise ValueError(f"divergence_factor must be > 1 (default 1e6), got {divergence_factor!r}.")
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
-    return epochs, rtol, divergence_factor
-
-
-def check_batch(batch_size, seed, n):
-    if batch_size is None:
-        return None, 0
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer (or None for full batch), got {batch_size!r}.")
-    if seed is None:
-        seed = 0
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    return min(int(batch_size), n), int(seed)
-
-
-def schedule_table(sched, epochs) -> np.ndarray:
-    table = sched.table(max(epochs, 1))
-    bad = ~np.isfinite(table) | (table < 0)
-    if bad.any():
-        k = int(np.argmax(bad))
-        raise ValueError(
-            f"the learning-rate schedule gave lr={table[k]!r} at epoch {k}; every lr must be a "
-            "finite number >= 0."
-        )
-    return table
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,7 +139,8 @@ class FitResult:
                 "with a gd or momentum fit instead."
             )
         lam = self.stability.eigenvalues
-        if self.schedule is None and self.momentum == 0.0 and not self.nesterov:
+        opt = self.optimizer if self.optimizer is not None else optimizers.gd()
+        if self.schedule is None and not opt.may_rise:  # constant-lr GD: the closed form
             gaps = _analysis.predicted_gaps(lam, self._gap_weights, self.lr, e)
         else:
             lrs = self.schedule.table(max(e, 1)) if self.schedule is not None else np.full(max(e, 1), self.lr)

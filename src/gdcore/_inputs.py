@@ -14,8 +14,9 @@ import numpy as np
 from gdcore import backends, core
 from gdcore._compat import array_namespace, library_of
 
-__all__ = ["Prepared", "check_epochs", "check_finite", "check_lr", "check_positive", "dtype_name", "host",
-           "prepare", "to_library"]
+__all__ = ["Prepared", "check_batch", "check_betas", "check_epochs", "check_finite", "check_lr",
+           "check_lrs", "check_positive", "check_representable", "check_run_options", "dtype_name",
+           "host", "prepare", "schedule_table", "to_library"]
 
 _FLOAT_NAMES = ("float32", "float64")
 
@@ -276,3 +277,95 @@ def to_library(x, prep: Prepared):
 
 def _backend_library(be) -> str:
     return {"array-api-strict": "array_api_strict"}.get(be.name, be.name)
+
+
+# -- options of a run -------------------------------------------------------
+
+_METHODS = ("direct", "gram", "auto", None)
+
+
+def check_run_options(epochs, rtol, divergence_factor, method):
+    """``epochs``, ``rtol``, ``divergence_factor`` and ``method`` of a run, checked."""
+    epochs = check_epochs(epochs)
+    rtol = check_positive(rtol, "rtol", below=1.0)
+    divergence_factor = check_positive(divergence_factor, "divergence_factor")
+    if divergence_factor <= 1:
+        raise ValueError(f"divergence_factor must be > 1 (default 1e6), got {divergence_factor!r}.")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
+    return epochs, rtol, divergence_factor
+
+
+def check_batch(batch_size, seed, n):
+    """``(batch_size, seed)`` of mini-batch SGD (``(None, 0)`` for full batch)."""
+    if batch_size is None:
+        return None, 0
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer (or None for full batch), got {batch_size!r}.")
+    if seed is None:
+        seed = 0
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    return min(int(batch_size), n), int(seed)
+
+
+def schedule_table(sched, epochs) -> np.ndarray:
+    """The schedule's lr for every epoch, each a finite number >= 0."""
+    table = sched.table(max(epochs, 1))
+    bad = ~np.isfinite(table) | (table < 0)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(
+            f"the learning-rate schedule gave lr={table[k]!r} at epoch {k}; every lr must be a "
+            "finite number >= 0."
+        )
+    return table
+
+
+def check_representable(lrs, dtype) -> None:
+    """Every learning rate must stay a finite number > 0 in the working dtype."""
+    lrs = np.asarray(lrs, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        cast = lrs.astype(dtype)
+    bad = (cast == 0) | ~np.isfinite(cast)
+    if bad.any():
+        lr = float(lrs[np.argmax(bad)])
+        where = "0" if cast[np.argmax(bad)] == 0 else "inf"
+        raise ValueError(
+            f"lr={lr:.3g} rounds to {where} in {dtype}, so gradient descent could not move "
+            f"(or would jump to inf); use dtype='float64', or rescale X so that lr_crit is "
+            "closer to 1 (standardize=True: a scale s on X scales lr_crit by 1/s**2)."
+        )
+
+
+def check_lrs(lrs) -> np.ndarray:
+    """A non-empty 1-D sequence of finite learning rates > 0, as host float64."""
+    try:
+        arr = np.asarray(lrs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"lrs must be a sequence of numbers, got {lrs!r}.") from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"lrs must be a non-empty 1-D sequence of learning rates, got shape {arr.shape}; "
+            "e.g. numpy.geomspace(0.01, 2, 50)."
+        )
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if bad.any():
+        raise ValueError(
+            f"every lr must be a finite number > 0; lrs[{int(np.argmax(bad))}] = {arr[bad][0]!r}."
+        )
+    return arr
+
+
+def check_betas(betas, default=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)) -> np.ndarray:
+    """The explorer's momentum grid: values in [0, 1), sorted, with 0 (plain GD) first."""
+    if betas is None:
+        return np.asarray(default)
+    try:
+        arr = np.atleast_1d(np.asarray(betas, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise TypeError(f"betas must be a sequence of numbers in [0, 1), got {betas!r}.") from None
+    if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any((arr < 0) | (arr >= 1)):
+        raise ValueError(f"every momentum in betas must be a number in [0, 1), got {arr.tolist()}; "
+                         "e.g. betas=[0, 0.5, 0.9].")
+    return np.unique(np.concatenate([[0.0], arr]))  # sorted, 0 (plain GD) first

@@ -537,8 +537,8 @@ def sweep(sweep_result, *, ax=None, title=None):
     fig, ax = _new_axes(ax, figsize=(8.0, 5.6))
     lrs = np.asarray(s.lrs, dtype=np.float64)
     xlo, xhi = lrs.min() / 1.15, lrs.max() * 1.15
-    shade = _shade_regimes(ax, s.analysis, xlo, xhi)
-    marks = _mark_lrs(ax, s.analysis)
+    shade = _shade_regimes(ax, s.stability, xlo, xhi)
+    marks = _mark_lrs(ax, s.stability)
 
     conv = np.array([np.nan if e is None else e for e in s.converged_epoch], dtype=float)
     pred = np.array([np.nan if e is None else e for e in s.predicted_epochs], dtype=float)
@@ -653,13 +653,13 @@ def stability_map(sweep_result, *, ax=None, title=None):
     Patch = matplotlib.patches.Patch
     handles = [Patch(facecolor="white", edgecolor="0.3", hatch="xx", label="diverged"),
                Patch(facecolor="0.8", label=f"ran out of epochs ({s.epochs})")]
-    lam = s.analysis.lambda_max
+    lam = s.stability.lambda_max
     bb = np.linspace(max(ey[0], 0.0), min(ey[-1], 0.999), 200)
     h, = ax.plot(2 * (1 + bb) / lam, bb, color="crimson", lw=2.2,
                  label="stability boundary lr·λmax = 2(1+β)")
     handles.append(h)
     try:
-        p_lr, p_beta = s.analysis.polyak()
+        p_lr, p_beta = s.stability.polyak()
         h = ax.plot([p_lr], [p_beta], marker="*", ms=16, color="gold", mec="black", ls="none",
                     label=f"Polyak optimum lr={p_lr:.3g}, beta={p_beta:.3g}")[0]
         handles.append(h)
@@ -817,10 +817,10 @@ def lr_find(result, *, ax=None, title=None):
     lrs = np.asarray(r.lrs, dtype=np.float64)
     xlo = lrs.min() / 1.5 if lrs.size else 1e-6
     xhi = max(lrs.max() * 1.5 if lrs.size else 1.0, r.lr_crit * 1.5)
-    shade = _shade_regimes(ax, r.analysis, xlo, xhi)
+    shade = _shade_regimes(ax, r.stability, xlo, xhi)
     ax.plot(lrs, r.losses, color="0.6", lw=1.0, label="loss (before each step)")
     ax.plot(lrs, r.smoothed, color="#2166ac", lw=2.0, label="smoothed loss")
-    marks = _mark_lrs(ax, r.analysis)
+    marks = _mark_lrs(ax, r.stability)
     styles = {"valley": ("#7b3294", ":"), "steep": ("#e66101", "-."), "minimum/10": ("#5e3c99", (0, (5, 2, 1, 2)))}
     handles, labels = ax.get_legend_handles_labels()
     for name, value in r.suggestions.items():

@@ -12,8 +12,17 @@ import numpy as np
 from gdcore import _analysis, optimizers
 from gdcore._analysis import Stability, stability_of
 from gdcore._engine import execute, noise_floor, predict_runs, status_of
-from gdcore._fit import Optimum, check_batch, check_run_options
-from gdcore._inputs import check_epochs, check_lr, check_positive, prepare, to_library
+from gdcore._fit import Optimum
+from gdcore._inputs import (
+    check_batch,
+    check_epochs,
+    check_lr,
+    check_lrs,
+    check_positive,
+    check_run_options,
+    prepare,
+    to_library,
+)
 
 __all__ = ["LRFinderResult", "LRFinderWarning", "SweepResult", "lr_find", "sweep"]
 
@@ -40,7 +49,9 @@ class SweepResult:
         Loss at each run's last epoch (``inf`` possible for a diverged run).
     weights : array
         Final weights, (K, d) or (K, d, m), in the array library of ``X``.
-    analysis : Stability
+    stability : Stability
+        The spectrum analysis of ``X`` (``analysis`` is the same object, under
+        its older name).
     optimum : Optimum
     optimizer : optimizer value
         What every run ran (see :mod:`gdcore.optimizers`); with ``momentums``
@@ -57,7 +68,7 @@ class SweepResult:
     regime: tuple
     final_loss: np.ndarray
     weights: Any
-    analysis: Stability
+    stability: Stability
     optimum: Optimum
     epochs: int
     rtol: float
@@ -72,6 +83,11 @@ class SweepResult:
     noise_floor: Any = None
     optimizer: Any = None
     _gap_weights: np.ndarray = field(repr=False, default=None)
+
+    @property
+    def analysis(self) -> Stability:
+        """The same as :attr:`stability` (its name before ``FitResult`` and ``SweepResult`` agreed)."""
+        return self.stability
 
     @property
     def best(self) -> int | None:
@@ -112,7 +128,7 @@ class SweepResult:
                 f"{opt.name} has no predicted loss curves: its step is not a linear map of the "
                 "error, so the Hessian's spectrum does not predict it."
             )
-        lam, a, e = self.analysis.eigenvalues, self._gap_weights, self.epochs
+        lam, a, e = self.stability.eigenvalues, self._gap_weights, self.epochs
         beta, nesterov = opt.heavy_ball()
         with np.errstate(all="ignore"):
             if not opt.may_rise:
@@ -152,7 +168,7 @@ class SweepResult:
             "batch_size": self.batch_size,
             "optimal_loss": self.optimum.loss,
             "optimizer": None if self.optimizer is None else self.optimizer.name,
-            "stability": self.analysis.to_dict(),
+            "stability": self.stability.to_dict(),
             "runs": rows,
         }
 
@@ -176,24 +192,6 @@ class SweepResult:
             df[col] = df[col].astype("Int64")
         df["final_loss"] = df["final_loss"].astype("float64")
         return df
-
-
-def _check_lrs(lrs) -> np.ndarray:
-    try:
-        arr = np.asarray(lrs, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"lrs must be a sequence of numbers, got {lrs!r}.") from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(
-            f"lrs must be a non-empty 1-D sequence of learning rates, got shape {arr.shape}; "
-            "e.g. numpy.geomspace(0.01, 2, 50)."
-        )
-    bad = ~np.isfinite(arr) | (arr <= 0)
-    if bad.any():
-        raise ValueError(
-            f"every lr must be a finite number > 0; lrs[{int(np.argmax(bad))}] = {arr[bad][0]!r}."
-        )
-    return arr
 
 
 def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3,
@@ -248,7 +246,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     >>> round(s.best_lr, 2), s.converged_epoch[s.lrs.tolist().index(s.best_lr)], s.status[-1]
     (0.6, 5, 'diverged')
     """
-    lr_arr = _check_lrs(lrs)
+    lr_arr = check_lrs(lrs)
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
     grid, betas = None, None
     if momentums is not None or nesterov:
@@ -304,7 +302,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         regime=tuple(p[1] for p in preds),
         final_loss=losses[np.arange(k), last],
         weights=weights,
-        analysis=stab,
+        stability=stab,
         optimum=Optimum(w_star, quad.loss_star),
         epochs=epochs,
         rtol=rtol,
@@ -346,7 +344,9 @@ class LRFinderResult:
         ``"valley"`` (fastai's default), ``"steep"`` (steepest descent of the
         smoothed loss against log lr) and ``"minimum/10"``.
     suggestion : float
-        The suggestion of ``method`` (default ``"steep"``).
+        The suggestion named by ``suggest`` (default ``"steep"``).
+    suggest : str
+        Which suggestion ``suggestion`` is (``method`` is its older name).
     lr_opt, lr_crit : float
         The analytic optimum and stability limit of the same data.
     distance : dict
@@ -355,6 +355,8 @@ class LRFinderResult:
         Largest over smallest suggestion.
     stopped_early : bool
         True when the loss blew up before ``lr_max``.
+    stability : Stability
+        The spectrum analysis of ``X`` (``analysis`` is its older name).
     """
 
     lrs: np.ndarray
@@ -362,11 +364,21 @@ class LRFinderResult:
     smoothed: np.ndarray
     suggestions: dict
     suggestion: float | None
-    method: str
+    suggest: str
     lr_opt: float
     lr_crit: float
     stopped_early: bool
-    analysis: Stability
+    stability: Stability
+
+    @property
+    def method(self) -> str:
+        """The same as :attr:`suggest` (its older name; ``method`` elsewhere means direct/gram)."""
+        return self.suggest
+
+    @property
+    def analysis(self) -> Stability:
+        """The same as :attr:`stability` (its older name)."""
+        return self.stability
 
     @property
     def distance(self) -> dict:
@@ -380,7 +392,7 @@ class LRFinderResult:
     def to_dict(self) -> dict:
         return {
             "suggestion": self.suggestion,
-            "method": self.method,
+            "suggest": self.suggest,
             "suggestions": self.suggestions,
             "distance_from_lr_opt": self.distance,
             "disagreement": self.disagreement,
@@ -425,13 +437,14 @@ def _steep(lrs, losses):
 
 
 def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="numpy",
-            device=None, w0=None, dtype=None, beta=0.98, diverge_th=5.0, method="steep",
-            standardize=False, optimizer=None) -> LRFinderResult:
+            device=None, w0=None, dtype=None, smoothing=0.98, stop_factor=5.0, suggest="steep",
+            standardize=False, optimizer=None, beta=None, diverge_th=None,
+            method=None) -> LRFinderResult:
     """The learning-rate range test, with the analytic answer beside it.
 
     One gradient-descent run whose lr grows every step from ``lr_min`` to
     ``lr_max`` (exponentially or linearly), recording the loss before each
-    step; it stops once the bias-corrected smoothed loss exceeds ``diverge_th``
+    step; it stops once the bias-corrected smoothed loss exceeds ``stop_factor``
     times its best (or turns non-finite).  The suggestions are those users know
     from fastai, torch-lr-finder and Lightning; gdcore adds the analytic
     ``lr_opt`` and ``lr_crit`` of the same data, how far each suggestion lies
@@ -453,11 +466,13 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     steps : int
         Number of steps (at most).
     mode : {"exp", "linear"}
-    beta : float
-        Smoothing of the loss (fastai's 0.98).
-    diverge_th : float
-        Stop when the smoothed loss exceeds this multiple of its best.
-    method : {"steep", "valley", "minimum/10"}, default "steep"
+    smoothing : float in (0, 1), default 0.98
+        Exponential smoothing of the loss (fastai's ``beta``).
+    stop_factor : float, default 5
+        Stop when the smoothed loss exceeds this multiple of its best (fastai's
+        and torch-lr-finder's ``diverge_th``; not :func:`gdcore.fit`'s
+        ``divergence_factor``, which compares the raw loss with ``L(w0)``).
+    suggest : {"steep", "valley", "minimum/10"}, default "steep"
         Which suggestion ``result.suggestion`` reports.  "steep" is
         torch-lr-finder's and Lightning's default; fastai's "valley" is
         fooled by the long flat start of a deterministic full-batch run (the
@@ -467,6 +482,9 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     optimizer : optimizer value, optional
         What takes the steps (default ``gdcore.optimizers.gd()``); ``lr_opt``
         and ``lr_crit`` are those of plain gradient descent.
+    beta, diverge_th, method
+        The older names of ``smoothing``, ``stop_factor`` and ``suggest``,
+        still accepted (``beta`` is momentum elsewhere, ``method`` direct/gram).
 
     Returns
     -------
@@ -493,10 +511,13 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
         raise ValueError(f"steps must be at least 3, got {steps}.")
     if mode not in ("exp", "linear"):
         raise ValueError(f"mode must be 'exp' or 'linear', got {mode!r}.")
-    beta = check_positive(beta, "beta", below=1.0)
-    diverge_th = check_positive(diverge_th, "diverge_th")
-    if method not in ("valley", "steep", "minimum/10"):
-        raise ValueError(f"method must be 'valley', 'steep' or 'minimum/10', got {method!r}.")
+    smoothing = check_positive(smoothing if beta is None else beta,
+                               "smoothing" if beta is None else "beta", below=1.0)
+    stop_factor = check_positive(stop_factor if diverge_th is None else diverge_th,
+                                 "stop_factor" if diverge_th is None else "diverge_th")
+    suggest = suggest if method is None else method
+    if suggest not in ("valley", "steep", "minimum/10"):
+        raise ValueError(f"suggest must be 'valley', 'steep' or 'minimum/10', got {suggest!r}.")
 
     opt = optimizers.resolve(optimizer)
     prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
@@ -510,8 +531,8 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     # One run whose schedule is the ramp: the loss recorded at epoch i is the loss
     # before the step with lr ramp[i].  The driver stops only once the raw loss
     # exceeds `factor` x L(w0) (or is non-finite); the smoothed loss has then
-    # exceeded diverge_th x its best already, so the range test stops first.
-    factor = 2.0 * max(diverge_th / (1.0 - beta), 2.0)
+    # exceeded stop_factor x its best already, so the range test stops first.
+    factor = 2.0 * max(stop_factor / (1.0 - smoothing), 2.0)
     runs = execute(prep, quad._replace(loss_star=0.0), [1.0], opt, epochs=steps - 1, rtol=0.5,
                    divergence_factor=factor, stop_on_convergence=False, record_weights=False,
                    method="direct", lr_mult=ramp)
@@ -521,13 +542,13 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
         if not math.isfinite(val):
             stopped = True
             break
-        avg = beta * avg + (1 - beta) * val
-        sm = avg / (1 - beta ** (i + 1))
+        avg = smoothing * avg + (1 - smoothing) * val
+        sm = avg / (1 - smoothing ** (i + 1))
         lrs.append(ramp[i])
         raw.append(val)
         smooth.append(sm)
         best = min(best, sm)
-        if sm > diverge_th * best:
+        if sm > stop_factor * best:
             stopped = True
             break
     lrs, raw, smooth = np.asarray(lrs), np.asarray(raw), np.asarray(smooth)
@@ -539,7 +560,7 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
         "steep": _steep(l_k, s_k),
         "minimum/10": float(l_k[int(np.argmin(s_k))] / 10) if keep else None,
     }
-    result = LRFinderResult(lrs, raw, smooth, suggestions, suggestions[method], method,
+    result = LRFinderResult(lrs, raw, smooth, suggestions, suggestions[suggest], suggest,
                             stab.lr_opt, stab.lr_crit, stopped, stab)
     if result.disagreement > 10:
         warnings.warn(
