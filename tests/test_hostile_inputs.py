@@ -1,0 +1,229 @@
+"""Hostile input (issue 11, "Exact means exact"): a clear error or a correct result, never a
+raw traceback from deep inside, a silent misreading, or a result that aliases the input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import gdcore
+from conftest import require
+
+X, Y = gdcore.make_linear(n=20, seed=0)
+
+
+# ---------------------------------------------------------------------------
+# y is required
+
+
+@pytest.mark.parametrize("call", [
+    lambda: gdcore.fit(X, None, lr=0.1),
+    lambda: gdcore.sweep(X, None, [0.1, 0.2]),
+    lambda: gdcore.lr_find(X, None),
+])
+def test_a_missing_y_says_y_is_required(call):
+    with pytest.raises(TypeError, match=r"y \(the targets\) is required.*gdcore.stability\(X\)"):
+        call()
+
+
+# ---------------------------------------------------------------------------
+# dtypes
+
+
+def test_longdouble_runs_in_float64_and_float16_in_float32():
+    r = gdcore.fit(X.astype(np.longdouble), Y.astype(np.longdouble), lr=0.7)
+    assert r.dtype == "float64" and r.weights.dtype == np.float64
+    np.testing.assert_allclose(r.weights, gdcore.fit(X, Y, lr=0.7).weights, rtol=1e-12)
+    assert gdcore.fit(X.astype(np.float16), Y, lr=0.7).dtype == "float32"
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.dtype("float32"), "float32"])
+def test_numpy_dtype_objects_and_classes_are_accepted(dt):
+    assert gdcore.fit(X, Y, lr=0.7, dtype=dt).dtype == "float32"
+    assert gdcore.fit(X, Y, lr=0.7, dtype=np.float64).dtype == "float64"
+
+
+@pytest.mark.parametrize("lib", ["torch", "jax"])
+def test_torch_and_jax_dtype_objects_are_accepted(lib):
+    require(lib)
+    if lib == "torch":
+        import torch
+
+        dts = [torch.float32, torch.float64]
+    else:
+        import jax.numpy as jnp
+
+        dts = [jnp.float32, jnp.dtype("float32"), jnp.float64]
+    for dt in dts:
+        assert gdcore.fit(X, Y, lr=0.7, dtype=dt).dtype == str(np.dtype(dt) if lib == "jax"
+                                                                 else dt).rsplit(".")[-1]
+
+
+@pytest.mark.parametrize("dt", [np.int32, np.longdouble, bool, "float16"])
+def test_other_dtypes_are_refused(dt):
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        gdcore.fit(X, Y, lr=0.7, dtype=dt)
+
+
+# ---------------------------------------------------------------------------
+# pandas nullable columns
+
+
+def test_pandas_nullable_float_and_int_columns_are_numbers():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"x": pd.array(X[:, 0], dtype="Float64"),
+                       "bias": pd.array(np.ones(20, dtype=int), dtype="Int64")})
+    r = gdcore.fit(df, pd.Series(Y, dtype="Float64"), lr=0.7)
+    np.testing.assert_allclose(r.weights, gdcore.fit(X, Y, lr=0.7).weights)
+
+
+def test_pandas_na_is_a_missing_value_with_its_place():
+    pd = pytest.importorskip("pandas")
+    x = pd.array(X[:, 0], dtype="Float64")
+    x[3] = pd.NA
+    df = pd.DataFrame({"x": x, "bias": pd.array(np.ones(20, dtype=int), dtype="Int64")})
+    with pytest.raises(ValueError, match=r"X contains 1 missing.*row 3, column 0") as info:
+        gdcore.fit(df, Y, lr=0.7)
+    assert "text" not in str(info.value)
+    y = pd.Series(pd.array(Y, dtype="Float64"))
+    y[5] = pd.NA
+    with pytest.raises(ValueError, match=r"y contains 1 missing.*row 5"):
+        gdcore.fit(X, y, lr=0.7)
+
+
+def test_pandas_text_columns_are_named():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"x": X[:, 0], "city": ["a"] * 20})
+    with pytest.raises(TypeError, match=r"X.*'city'.*convert"):
+        gdcore.fit(df, Y, lr=0.7)
+
+
+# ---------------------------------------------------------------------------
+# numeric options
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"momentum": "0.5"}, "momentum"),
+    ({"momentum": True}, "momentum"),
+    ({"rtol": "1e-3"}, "rtol"),
+    ({"divergence_factor": "1e6"}, "divergence_factor"),
+    ({"lr": True}, "lr"),
+    ({"lr": "0.1"}, "lr"),
+    ({"lr": np.bool_(True)}, "lr"),
+])
+def test_numeric_options_refuse_text_and_bools(kwargs, words):
+    args = {"lr": 0.1, **kwargs}
+    with pytest.raises(TypeError, match=f"{words} must be"):
+        gdcore.fit(X, Y, **args)
+
+
+@pytest.mark.parametrize("lrs", [[True, 0.5], [0.1, "0.2"], np.array([True, False])])
+def test_sweep_lrs_refuse_bools_and_text(lrs):
+    with pytest.raises(TypeError, match="lrs must be"):
+        gdcore.sweep(X, Y, lrs)
+
+
+def test_lr_find_range_refuses_bools():
+    with pytest.raises(TypeError, match="lr_max must be"):
+        gdcore.lr_find(X, Y, lr_max=True)
+
+
+# ---------------------------------------------------------------------------
+# torch tensors the numpy backend must still read
+
+
+def test_a_tensor_requiring_grad_works_on_the_numpy_backend():
+    require("torch")
+    import torch
+
+    Xt = torch.tensor(X, requires_grad=True)
+    yt = torch.tensor(Y, requires_grad=True)
+    w0 = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    r = gdcore.fit(Xt, yt, lr=0.7, w0=w0)
+    assert r.backend == "numpy" and isinstance(r.weights, torch.Tensor)
+    np.testing.assert_allclose(r.weights.numpy(), gdcore.fit(X, Y, lr=0.7).weights)
+    assert gdcore.fit(Xt, yt, lr=0.7, backend="torch").status == "converged"
+
+
+def test_sparse_and_meta_tensors_are_clear_errors():
+    require("torch")
+    import torch
+
+    Xt = torch.tensor(X)
+    with pytest.raises(TypeError, match=r"sparse.*to_dense\(\)"):
+        gdcore.fit(Xt.to_sparse(), torch.tensor(Y), lr=0.7, backend="torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: "CSR support is in beta"
+        csr = Xt.to_sparse_csr()
+    with pytest.raises(TypeError, match=r"sparse.*to_dense\(\)"):
+        gdcore.fit(csr, torch.tensor(Y), lr=0.7)
+    with pytest.raises(ValueError, match=r"meta.*real device"):
+        gdcore.fit(Xt.to("meta"), torch.tensor(Y).to("meta"), lr=0.7, backend="torch")
+    with pytest.raises(ValueError, match=r"y.*meta.*real device"):
+        gdcore.fit(Xt, torch.tensor(Y).to("meta"), lr=0.7, backend="torch")
+
+
+def test_jax_input_on_the_torch_backend_gives_no_warning():
+    require("torch")
+    require("jax")
+    import jax.numpy as jnp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = gdcore.fit(jnp.asarray(X, dtype=jnp.float32), jnp.asarray(Y, dtype=jnp.float32),
+                       lr=0.7, backend="torch")
+    assert r.status == "converged"
+
+
+# ---------------------------------------------------------------------------
+# results never alias the user's arrays
+
+
+@pytest.mark.parametrize("epochs", [0, 50])
+def test_numpy_weights_never_share_memory_with_w0(epochs):
+    w_opt = np.linalg.lstsq(X, Y, rcond=None)[0]
+    for w0 in (np.array([-1.0, 1.0]), w_opt.copy()):
+        r = gdcore.fit(X, Y, lr=0.7, w0=w0, epochs=epochs, stop_on_convergence=True)
+        assert not np.shares_memory(r.weights, w0)
+        r.weights[0] = 123.0  # writable, and writing it leaves w0 alone
+        assert w0[0] != 123.0
+        s = gdcore.sweep(X, Y, [0.1, 0.7], w0=w0, epochs=epochs)
+        assert not np.shares_memory(s.weights, w0)
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_torch_weights_never_alias_w0(backend):
+    require("torch")
+    import torch
+
+    w0 = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    r = gdcore.fit(torch.tensor(X), torch.tensor(Y), lr=0.7, w0=w0, epochs=0, backend=backend)
+    w = r.weights
+    w += 10  # the user's result is theirs to write
+    assert w0.tolist() == [-1.0, 1.0]
+
+
+# ---------------------------------------------------------------------------
+# lr_find with nothing to learn
+
+
+@pytest.mark.parametrize("case", ["exact", "zeros"])
+def test_lr_find_with_nothing_to_learn_says_so(case):
+    w0 = np.array([3.0, 2.0]) if case == "exact" else None
+    y = X @ np.array([3.0, 2.0]) if case == "exact" else np.zeros(20)
+    with pytest.warns(gdcore.LRFinderWarning, match="nothing to learn"):
+        r = gdcore.lr_find(X, y, w0=w0, lr_min=1e-4, lr_max=1.0)
+    assert r.suggestion is None
+    assert all(v is None for v in r.suggestions.values())
+    assert r.to_dict()["suggestion"] is None
+
+
+def test_lr_find_suggestions_stay_in_range():
+    Xb, yb = gdcore.make_linear(n=100, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gdcore.LRFinderWarning)
+        r = gdcore.lr_find(Xb, yb, lr_min=0.05, lr_max=1.5)
+    for v in r.suggestions.values():
+        assert v is None or 0.05 <= v <= 1.5
