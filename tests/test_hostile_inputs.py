@@ -227,3 +227,112 @@ def test_lr_find_suggestions_stay_in_range():
         r = gdcore.lr_find(Xb, yb, lr_min=0.05, lr_max=1.5)
     for v in r.suggestions.values():
         assert v is None or 0.05 <= v <= 1.5
+
+
+# ---------------------------------------------------------------------------
+# gdcore.io.read
+
+
+def test_io_read_refuses_the_target_as_a_feature(tmp_path):
+    pytest.importorskip("dask.dataframe")
+    import gdcore.io
+
+    (tmp_path / "a.csv").write_text("x,y\n1,2\n2,4\n")
+    with pytest.raises(ValueError, match=r"'y' is the target and also in features"):
+        gdcore.io.read(tmp_path, target="y", features=["x", "y"])
+
+
+def test_io_read_refuses_a_folder_of_mixed_csv_and_parquet(tmp_path):
+    import gdcore.io
+
+    (tmp_path / "a.csv").write_text("x,y\n1,2\n2,4\n")
+    (tmp_path / "b.parquet").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"both CSV \(1\) and Parquet \(1\).*glob"):
+        gdcore.io.read(tmp_path, target="y")
+
+
+# ---------------------------------------------------------------------------
+# the command line
+
+
+def _cli(args, capsys):
+    from gdcore.cli import main
+
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    x = np.linspace(-1, 1, 30)
+    path = tmp_path / "d.csv"
+    path.write_text("x,y\n" + "\n".join(f"{a},{3 * a + 2}" for a in x) + "\n")
+    return str(path)
+
+
+def test_cli_fit_stops_at_convergence_by_default(small_csv, capsys):
+    code, out, err = _cli(["fit", small_csv, "--target", "y", "--lr", "0.5",
+                           "--epochs", "10000000"], capsys)
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "converged" in line)
+    epoch = int(row.split()[3])
+    assert epoch < 1000
+    code, out, err = _cli(["fit", small_csv, "--target", "y", "--lr", "0.5", "--epochs", "300",
+                           "--no-stop", "--out", str(pathlib_parent(small_csv) / "o"),
+                           "--no-plots"], capsys)
+    assert code == 0, err
+    import json
+
+    runs = json.loads((pathlib_parent(small_csv) / "o" / "fit.json").read_text())["runs"]
+    assert runs[0]["epochs_run"] == 300
+
+
+def pathlib_parent(path):
+    import pathlib
+
+    return pathlib.Path(path).parent
+
+
+CLI_BAD = [
+    (["fit", "{csv}", "--target", "y", "--epochs", "100000000"], "--epochs"),
+    (["fit", "{csv}", "--target", "y", "--epochs", "20000000", "--no-stop"], "1,000,000"),
+    (["sweep", "{csv}", "--target", "y", "--lrs", "0.1:1:100000000"], "100,000"),
+    (["sweep", "{csv}", "--target", "y", "--lrs", "0.1:1:1000", "--epochs", "1000000",
+      "--no-stop"], "--lrs"),
+    (["demo", "--epochs", "0"], "--epochs"),
+    (["demo", "--seed", "-1"], "--seed"),
+    (["fit", "{csv}", "--target", "y", "--lr", "0.1,,0.7"], "empty"),
+    (["fit", "{csv}", "--target", "y", "--lr", "0.1,"], "empty"),
+    (["sweep", "{csv}", "--target", "y", "--lrs", "0.1,,0.7"], "empty"),
+]
+
+
+@pytest.mark.parametrize(("args", "word"), CLI_BAD)
+def test_cli_bad_options_exit_2_with_one_line(args, word, small_csv, capsys):
+    code, out, err = _cli([a.format(csv=small_csv) for a in args], capsys)
+    assert code == 2
+    assert err.startswith("gdcore: error: ") and err.count("\n") == 1, err
+    assert word in err
+    assert out == ""
+
+
+def test_cli_help_documents_the_limits(capsys):
+    from gdcore.cli import main
+
+    for command in ("fit", "sweep"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--no-stop" in text and "10,000,000" in text
+    assert "100,000" in text
+
+
+def test_cli_version():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "gdcore.cli", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0
+    assert proc.stdout == f"gdcore {gdcore.__version__}\n"
