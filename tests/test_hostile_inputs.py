@@ -336,3 +336,44 @@ def test_cli_version():
                           text=True, timeout=60)
     assert proc.returncode == 0
     assert proc.stdout == f"gdcore {gdcore.__version__}\n"
+
+
+# ---------------------------------------------------------------------------
+# standardize keeps the model: centre only with an intercept column
+
+
+def _original_units(weights, scaling):
+    """Weights of the scaled columns as (slopes, intercept) of the original columns."""
+    mean, scale = scaling
+    w = np.asarray(weights, dtype=np.float64) / scale
+    return w, -float(mean @ w)
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch", "array-api-strict"])
+def test_standardize_centres_only_with_an_intercept(name):
+    require(name)
+    rng = np.random.default_rng(0)
+    F = rng.uniform(5, 15, (80, 2))  # large means: centring would matter
+    y = F @ np.array([1.5, -0.5]) + 4.0 + rng.normal(0, 0.1, 80)
+    kw = dict(lr=0.5, epochs=10, standardize=True,
+              backend=name, dtype="float64")
+
+    # no intercept: the model is y ~ F w through the origin; scaled, never centred
+    r = gdcore.fit(F, y, **kw)
+    mean, scale = r.scaling
+    np.testing.assert_array_equal(mean, 0.0)
+    np.testing.assert_allclose(scale, np.sqrt(np.mean(F**2, axis=0)))
+    slopes, shift = _original_units(r.optimum.weights, r.scaling)
+    assert shift == 0.0
+    np.testing.assert_allclose(slopes, np.linalg.lstsq(F, y, rcond=None)[0], rtol=1e-6)
+
+    # with a ones column: centred and scaled; the bias absorbs the means
+    X1 = np.hstack([F, np.ones((80, 1))])
+    r = gdcore.fit(X1, y, **kw)
+    mean, scale = r.scaling
+    np.testing.assert_allclose(mean, [*F.mean(axis=0), 0.0])
+    np.testing.assert_allclose(scale, [*F.std(axis=0), 1.0])
+    slopes, shift = _original_units(r.optimum.weights, r.scaling)
+    ref = np.linalg.lstsq(X1, y, rcond=None)[0]
+    np.testing.assert_allclose(slopes[:2], ref[:2], rtol=1e-6)
+    np.testing.assert_allclose(slopes[2] + shift, ref[2], rtol=1e-6)

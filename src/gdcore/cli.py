@@ -583,7 +583,9 @@ def _fit(args) -> int:
     print("least-squares optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(names, w_star))
           + f"; L* = {runs[0].optimum.loss:.6g}")
     if args.standardize:
-        print("note: weights refer to the standardized columns ((x - mean) / std)")
+        how = ("x / rms(x): without a bias column nothing is centred" if args.no_bias
+               else "(x - mean) / std")
+        print(f"note: weights refer to the standardized columns ({how})")
     if out is None:
         return 0
     written = []
@@ -757,7 +759,8 @@ def _add_csv(p):
     p.add_argument("--no-bias", action="store_true",
                    help="do not add a column of ones (the intercept) to the features")
     p.add_argument("--standardize", action="store_true",
-                   help="centre and scale each non-constant feature to unit variance first: "
+                   help="centre and scale each non-constant feature to unit variance first "
+                        "(with --no-bias only scale it, so the model gains no intercept): "
                         "on badly scaled data this shrinks the condition number and brings "
                         "lr_crit to order 1 (weights then refer to the standardized features)")
     p.add_argument("--rtol", type=_positive_float, default=1e-3,
