@@ -31,9 +31,9 @@ def standardize(X, xp):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from array_api_compat import numpy as xp
-    >>> X = np.array([[1.0, 1.0], [3.0, 1.0]])        # a feature and the bias column
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
+    >>> X = xp.asarray([[1.0, 1.0], [3.0, 1.0]])        # a feature and the bias column
     >>> Z, mean, scale = standardize(X, xp)
     >>> Z.tolist(), mean.tolist(), scale.tolist()
     ([[-1.0, 1.0], [1.0, 1.0]], [2.0, 0.0], [1.0, 1.0])
