@@ -422,7 +422,7 @@ def _demo(args) -> int:
     notes = [_one_line(w.message) for w in caught if issubclass(w.category, gdcore.LRFinderWarning)]
     sug = ", ".join(f"{k} = {v:.3g} ({v / lf.lr_opt:.2g} x lr_opt)"
                     for k, v in lf.suggestions.items() if v is not None)
-    print(f"lr_find (range test): suggestion = {lf.suggestion:.3g} ({lf.method}); {sug}; "
+    print(f"lr_find (range test): suggestion = {_fmt(lf.suggestion, '.3g')} ({lf.method}); {sug}; "
           f"lr_opt = {lf.lr_opt:.4g}, lr_crit = {lf.lr_crit:.4g}")
     for note in notes:
         print(f"  warning: {note}")
