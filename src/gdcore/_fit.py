@@ -15,6 +15,9 @@ from gdcore._inputs import (
     check_epochs,
     check_lr,
     check_positive,
+    check_real,
+    check_y,
+    device_of,
     host,
     prepare,
     to_library,
@@ -84,8 +87,8 @@ class Optim(NamedTuple):
 
 
 def check_momentum(momentum, nesterov) -> float | None:
-    beta = check_positive(momentum + 1.0, "momentum") - 1.0 if momentum is not None else 0.0
-    if not 0.0 <= beta < 1.0:
+    beta = check_real(momentum, "momentum", "0.9") if momentum is not None else 0.0
+    if not (math.isfinite(beta) and 0.0 <= beta < 1.0):
         raise ValueError(
             f"momentum must be in [0, 1) (heavy ball is unstable for beta >= 1), got {momentum!r}; "
             "try 0.9, or Stability.polyak() for the optimal pair."
@@ -139,13 +142,16 @@ def execute(prep: Prepared, quad: Quadratic, lrs, *, epochs, rtol, divergence_fa
                 "'auto', dtype='float64', or rescale X (standardize=True)."
             )
         method = "direct"  # auto: the Gram matrix of such large X does not fit the dtype
-    dev = prep.X.device if sb is be else None
+    dev = device_of(prep.X) if sb is be else None
 
     def state_array(host):
         return sb.asarray(np.asarray(host, dtype=np.float64), prep.dtype, dev)
 
     with be.context(prep.dtype):
         W0 = xp.reshape(xp.broadcast_to(xp.reshape(prep.w0, (d, 1, m)), (d, k, m)), (d, k * m))
+        # A fresh array: the weights of a run that never moves (epochs=0, or w0 already
+        # optimal with stop_on_convergence) must not be a view of the user's w0.
+        W0 = xp.asarray(W0, copy=True)
         lr_arr = state_array(lrs)
         if method == "gram":
             problem = Problem(None, None, state_array(quad.G), state_array(quad.w_star),
@@ -374,11 +380,16 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         n >= 4 d.  ``None``: "direct", except on dask where every direct epoch
         is a distributed pass, so "auto".
     standardize : bool, default False
-        Centre and scale every non-constant column of ``X`` to unit variance
-        first (constant columns such as a bias are kept).  On badly conditioned
-        data this shrinks the Hessian's condition number and moves ``lr_crit``
-        close to 1; weights then refer to the standardized columns, and
-        ``result.scaling`` holds the ``(mean, scale)`` used.
+        Scale every non-constant column of ``X`` first, keeping the model's
+        meaning: when ``X`` has a constant column (an intercept such as the
+        bias column of ones) the other columns are centred and scaled to unit
+        variance, the intercept absorbing the means; without one they are
+        only scaled, to unit root mean square (centring would add an
+        intercept the model does not have).  Constant columns are kept.  On
+        badly conditioned data this shrinks the Hessian's condition number and
+        moves ``lr_crit`` close to 1; weights then refer to the scaled columns
+        ``(X - mean) / scale``, and ``result.scaling`` holds the
+        ``(mean, scale)`` used (``mean`` is 0 without an intercept).
     momentum : float in [0, 1), default 0
         Heavy-ball momentum ``beta``: ``v = beta v - lr g(w)``, ``w = w + v``.
     nesterov : bool, default False
@@ -414,6 +425,7 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     >>> gdcore.fit(X, y, lr=1.01).status
     'diverged'
     """
+    check_y(y, "fit")
     sched = as_schedule(lr)
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
     if sched is not None:

@@ -7,15 +7,17 @@ place with a message that names the argument and says what to do.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from gdcore import backends, core
 from gdcore._compat import array_namespace, library_of
+from gdcore._compat import device as device_of
 
-__all__ = ["Prepared", "check_epochs", "check_lr", "check_positive", "dtype_name", "host",
-           "prepare", "to_library"]
+__all__ = ["Prepared", "check_epochs", "check_lr", "check_positive", "check_real", "check_y",
+           "dtype_name", "host", "prepare", "to_library"]
 
 _FLOAT_NAMES = ("float32", "float64")
 
@@ -52,13 +54,28 @@ def host(x) -> np.ndarray:
         return np.from_dlpack(x)
 
 
+def check_y(y, fn="fit"):
+    """``y`` is required by everything but :func:`gdcore.stability`."""
+    if y is None:
+        raise TypeError(
+            f"{fn}: y (the targets) is required, got None; pass one target per row of X, or call "
+            "gdcore.stability(X) for the analysis of X alone."
+        )
+
+
+def check_real(value, name, example="0.1"):
+    """``value`` as a float; text and bools are refused (``float("0.5")`` and ``True`` are not numbers here)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name} must be a number such as {example}, got {value!r}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number such as {example}, got {value!r}.") from None
+
+
 def check_lr(lr, name="lr"):
-    """A learning rate must be a finite number > 0."""
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
-        try:
-            lr = float(lr)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a positive number such as 0.1, got {lr!r}.") from None
+    """A learning rate must be a finite number > 0 (not a bool, not text)."""
+    lr = check_real(lr, name)
     if not math.isfinite(lr) or lr <= 0:
         raise ValueError(
             f"{name} must be a finite number > 0 (try 0.1, or gdcore.stability(X).lr_opt); got {lr!r}."
@@ -75,10 +92,7 @@ def check_epochs(epochs):
 
 
 def check_positive(value, name, *, below=None):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}.") from None
+    v = check_real(value, name, "1e-3" if below == 1.0 else "10")
     if not math.isfinite(v) or v <= 0 or (below is not None and v >= below):
         rng = f"in (0, {below})" if below is not None else "> 0"
         raise ValueError(f"{name} must be a finite number {rng}, got {value!r}.")
@@ -86,17 +100,75 @@ def check_positive(value, name, *, below=None):
 
 
 def dtype_name(dtype) -> str | None:
-    """'float32' / 'float64' from a string or any library's dtype object."""
+    """'float32' / 'float64' from a string or any library's dtype object or class.
+
+    Accepts ``"float32"``, ``np.float32``, ``np.dtype("float32")``,
+    ``torch.float32``, ``jnp.float32`` and the array-api-strict dtypes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dtype_name(np.float32), dtype_name(np.dtype("float64")), dtype_name("float32")
+    ('float32', 'float64', 'float32')
+    """
     if dtype is None:
         return None
-    name = str(dtype).rsplit(".", 1)[-1]
+    name = None
+    if not isinstance(dtype, str):
+        try:  # numpy and jax dtypes, their scalar classes, and Python's float
+            name = np.dtype(dtype).name
+        except TypeError:
+            pass
+    if name is None:  # strings, torch.float32, array_api_strict.float32
+        name = str(dtype).rsplit(".", 1)[-1]
     if name not in _FLOAT_NAMES:
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}.")
     return name
 
 
+def _pandas_numpy(obj, name):
+    """A pandas DataFrame/Series as a float64 numpy array (``pd.NA`` becomes NaN).
+
+    Nullable ``Float64``/``Int64``/``boolean`` columns are numbers; text,
+    categorical and other columns are refused by name.
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    dtypes = obj.dtypes.items() if hasattr(obj, "columns") else [(obj.name, obj.dtype)]
+    bad = [f"{col!r} ({dt})" for col, dt in dtypes if not (is_numeric_dtype(dt) or is_bool_dtype(dt))]
+    if bad:
+        raise TypeError(
+            f"{name} must hold real numbers, but column(s) {', '.join(bad)} do not; convert text "
+            "or categorical columns to numbers (or drop them) first."
+        )
+    if all(isinstance(dt, np.dtype) and dt.kind in "biuf" for _, dt in
+           (obj.dtypes.items() if hasattr(obj, "columns") else [(None, obj.dtype)])):
+        return obj.to_numpy()  # plain numpy columns keep their dtype (float32 stays float32)
+    return obj.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_torch(obj, name):
+    """Sparse and meta tensors hold no dense values gdcore could read: say what to do."""
+    layout = str(getattr(obj, "layout", "torch.strided"))
+    if layout != "torch.strided":
+        raise TypeError(
+            f"{name} is a sparse torch tensor ({layout}); gdcore needs dense arrays: pass "
+            f"{name}.to_dense()."
+        )
+    if getattr(obj, "is_meta", False):
+        raise ValueError(
+            f"{name} is on torch's 'meta' device, which holds shapes but no values; materialise it "
+            "on a real device first (e.g. build it with device='cpu' or 'cuda')."
+        )
+    # A tensor in an autograd graph: gdcore reads its values only (fit never backpropagates).
+    return obj.detach() if getattr(obj, "requires_grad", False) else obj
+
+
 def _as_numpy(obj, name):
     """Lists, tuples, pandas and other non-array input as a numpy array."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series)):
+        return _pandas_numpy(obj, name)
     try:
         arr = np.asarray(obj.to_numpy() if hasattr(obj, "to_numpy") else obj)
     except (TypeError, ValueError) as exc:
@@ -131,8 +203,11 @@ def _native_kind(arr, library, name) -> str:
 
 def _name_of_float(arr) -> str:
     name = str(arr.dtype).rsplit(".", 1)[-1]
-    # float16/bfloat16 are too coarse for the stability analysis: promote.
-    return name if name in _FLOAT_NAMES else "float32"
+    if name in _FLOAT_NAMES:
+        return name
+    # Wider than float64 (np.longdouble): the widest supported float.  float16/bfloat16 are
+    # too coarse for the stability analysis: promote to float32.
+    return "float64" if getattr(arr.dtype, "itemsize", 0) > 8 else "float32"
 
 
 def _check_finite(arr, name, xp, to_numpy):
@@ -146,8 +221,8 @@ def _check_finite(arr, name, xp, to_numpy):
     bad = np.argwhere(~to_numpy(ok))
     where = f"row {bad[0][0]}" + (f", column {bad[0][1]}" if bad.shape[1] > 1 else "")
     raise ValueError(
-        f"{name} contains {len(bad)} non-finite value(s) (NaN or inf), the first at {where}; "
-        "remove or impute them before fitting."
+        f"{name} contains {len(bad)} missing or non-finite value(s) (NaN, NA or inf), the first "
+        f"at {where}; remove or impute them before fitting."
     )
 
 
@@ -182,7 +257,9 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
 
     def native(obj, name):
         lib = library_of(obj)
-        return (_as_numpy(obj, name), None) if lib in (None, "pandas") else (obj, lib)
+        if lib in (None, "pandas"):
+            return _as_numpy(obj, name), None
+        return (_check_torch(obj, name) if lib == "torch" else obj), lib
 
     Xn, _ = native(X, "X")
     if len(Xn.shape) != 2:
@@ -234,7 +311,7 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
                 _check_finite(Yb, "y", xp, be.to_numpy)
             Yb = xp.reshape(Yb, (n, m))
         if w0 is None:
-            W0 = sb.xp.zeros((d, m), dtype=sb.dtype(dt), device=None if sb is not be else Xb.device)
+            W0 = sb.xp.zeros((d, m), dtype=sb.dtype(dt), device=None if sb is not be else device_of(Xb))
         else:
             wn, _ = native(w0, "w0")
             shape = tuple(wn.shape)
@@ -261,11 +338,11 @@ def to_library(x, prep: Prepared):
     if lib == "torch":
         import torch
 
-        return torch.as_tensor(host, device=prep.out_like.device)
+        return torch.as_tensor(host, device=device_of(prep.out_like))
     if lib == "jax":
         import jax
 
-        return jax.device_put(host, prep.out_like.device)
+        return jax.device_put(host, device_of(prep.out_like))
     if lib == "array_api_strict":
         import array_api_strict
 

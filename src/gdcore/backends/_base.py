@@ -157,7 +157,9 @@ class BackendBase:
 
     def index(self, host_idx, like):
         """A host integer array as an index array next to ``like``."""
-        return self.xp.asarray(host_idx, device=like.device)
+        from gdcore._compat import device
+
+        return self.xp.asarray(host_idx, device=device(like))
 
     def batches(self, p: Problem, upd: Update):
         """``batches(epoch)`` for SGD: a value_and_grad per mini-batch of a seeded shuffle."""
