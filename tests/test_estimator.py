@@ -78,3 +78,24 @@ def test_import_gdcore_does_not_import_sklearn():
 
     code = "import sys, gdcore; assert 'sklearn' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_warns_like_sgdregressor_when_it_does_not_converge():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match="before converging.*increase epochs"):
+        est = GDRegressor(epochs=3).fit(X, y)
+    assert est.result_.status == "max_epochs" and est.n_iter_ == 3
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        GDRegressor(lr=50.0, epochs=50).fit(X, y)
+
+
+def test_no_warning_when_it_converges():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = GDRegressor().fit(X, y)
+    assert est.result_.status == "converged"

@@ -291,3 +291,20 @@ def test_cli_prints_each_warning_once_as_one_line(tmp_path, capsys):
 def test_zero_design_is_a_clear_error():
     with pytest.raises(ValueError, match="X is zero"):
         gdcore.fit(np.zeros((10, 2)), np.ones(10), lr=0.1)
+
+
+@pytest.mark.parametrize("backend", FLOAT64_BACKENDS)
+@pytest.mark.parametrize("dtype,scale", [("float64", 1e200), ("float64", 1e-200), ("float64", 1e300),
+                                         ("float32", 1e20), ("float32", 1e-20), ("float32", 1e30)])
+def test_standardize_rescues_extreme_scales(backend, dtype, scale):
+    """The remedy the errors name works: standardized, a scaled X is the seed problem again."""
+    require(backend)
+    X, y = gdcore.make_linear(n=100, seed=0)
+    base = gdcore.fit(X, y, lr=0.5, standardize=True, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = gdcore.fit((X * scale).astype(dtype), y.astype(dtype), lr=0.5, standardize=True,
+                       backend=backend)
+    assert r.stability.lr_crit == pytest.approx(base.stability.lr_crit, rel=1e-6)
+    assert (r.status, r.converged_epoch) == (base.status, base.converged_epoch)
+    np.testing.assert_allclose(r.losses, base.losses, rtol=1e-5 if dtype == "float32" else 1e-12)

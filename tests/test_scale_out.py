@@ -96,6 +96,7 @@ def test_csv_directory_round_trip(client, tmp_path):
 
 def test_killed_worker_never_gives_a_wrong_answer():
     """Kill a worker while the distributed Gram pass runs: dask recomputes, or we get an error."""
+    require("dask")
     import dask
     import dask.array as da
 

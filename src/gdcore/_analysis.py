@@ -188,7 +188,8 @@ def _warn_conditioning(quad: Quadratic, dtype: str, standardized: bool = False) 
         remedies.append("dtype='float64'")
     remedies.append("removing or combining nearly collinear columns (e.g. orthogonal instead of raw "
                     "polynomial features)" if ill else "")
-    remedy = "; remedy: " + ", ".join(r for r in remedies if r)
+    remedies = [r for r in remedies if r]
+    remedy = "; remedy: " + ", ".join(remedies) if remedies else ""
     warnings.warn("; ".join(parts) + remedy + ".", IllConditionedWarning,
                   stacklevel=_user_stacklevel())
 

@@ -94,6 +94,9 @@ def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_co
 
     with be.context(prep.dtype):
         W0 = xp.reshape(xp.broadcast_to(xp.reshape(prep.w0, (d, 1, m)), (d, k, m)), (d, k * m))
+        # A fresh array: the weights of a run that never moves (epochs=0, or w0 already
+        # optimal with stop_on_convergence) must not be a view of the user's w0.
+        W0 = xp.asarray(W0, copy=True)
         lr_arr = state_array(lrs)
         opt = type(opt)(*(state_array(h, (k,)) for h in opt))  # one value per run, traced on jax
         if method == "gram":

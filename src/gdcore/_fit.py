@@ -15,6 +15,7 @@ from gdcore._inputs import (
     check_batch,
     check_lr,
     check_run_options,
+    check_y,
     host,
     prepare,
     schedule_table,
@@ -230,11 +231,16 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         n >= 4 d.  ``None``: "direct", except on dask where every direct epoch
         is a distributed pass, so "auto".
     standardize : bool, default False
-        Centre and scale every non-constant column of ``X`` to unit variance
-        first (constant columns such as a bias are kept).  On badly conditioned
-        data this shrinks the Hessian's condition number and moves ``lr_crit``
-        close to 1; weights then refer to the standardized columns, and
-        ``result.scaling`` holds the ``(mean, scale)`` used.
+        Scale every non-constant column of ``X`` first, keeping the model's
+        meaning: when ``X`` has a constant column (an intercept such as the
+        bias column of ones) the other columns are centred and scaled to unit
+        variance, the intercept absorbing the means; without one they are
+        only scaled, to unit root mean square (centring would add an
+        intercept the model does not have).  Constant columns are kept.  On
+        badly conditioned data this shrinks the Hessian's condition number and
+        moves ``lr_crit`` close to 1; weights then refer to the scaled columns
+        ``(X - mean) / scale``, and ``result.scaling`` holds the
+        ``(mean, scale)`` used (``mean`` is 0 without an intercept).
     momentum : float in [0, 1), default 0
         Shorthand for ``optimizer=gdcore.optimizers.momentum(momentum)``:
         heavy ball, ``v = beta v - lr g(w)``, ``w = w + v``.
@@ -276,6 +282,7 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     >>> gdcore.fit(X, y, lr=1.01).status
     'diverged'
     """
+    check_y(y, "fit")
     sched = as_schedule(lr)
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
     if sched is not None:

@@ -7,16 +7,19 @@ place with a message that names the argument and says what to do.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from gdcore import backends, core
 from gdcore._compat import array_namespace, library_of
+from gdcore._compat import device as device_of
 
 __all__ = ["Prepared", "check_batch", "check_betas", "check_epochs", "check_finite", "check_lr",
-           "check_lrs", "check_positive", "check_representable", "check_run_options", "dtype_name",
-           "host", "prepare", "schedule_table", "to_library"]
+           "check_lrs", "check_numbers", "check_positive", "check_real", "check_representable",
+           "check_run_options", "check_y", "dtype_name", "host", "prepare", "schedule_table",
+           "to_library"]
 
 _FLOAT_NAMES = ("float32", "float64")
 
@@ -53,13 +56,28 @@ def host(x) -> np.ndarray:
         return np.from_dlpack(x)
 
 
+def check_y(y, fn="fit"):
+    """``y`` is required by everything but :func:`gdcore.stability`."""
+    if y is None:
+        raise TypeError(
+            f"{fn}: y (the targets) is required, got None; pass one target per row of X, or call "
+            "gdcore.stability(X) for the analysis of X alone."
+        )
+
+
+def check_real(value, name, example="0.1"):
+    """``value`` as a float; text and bools are refused (``float("0.5")`` and ``True`` are not numbers here)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name} must be a number such as {example}, got {value!r}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number such as {example}, got {value!r}.") from None
+
+
 def check_lr(lr, name="lr"):
-    """A learning rate must be a finite number > 0."""
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
-        try:
-            lr = float(lr)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a positive number such as 0.1, got {lr!r}.") from None
+    """A learning rate must be a finite number > 0 (not a bool, not text)."""
+    lr = check_real(lr, name)
     if not math.isfinite(lr) or lr <= 0:
         raise ValueError(
             f"{name} must be a finite number > 0 (try 0.1, or gdcore.stability(X).lr_opt); got {lr!r}."
@@ -76,10 +94,7 @@ def check_epochs(epochs):
 
 
 def check_positive(value, name, *, below=None):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}.") from None
+    v = check_real(value, name, "1e-3" if below == 1.0 else "10")
     if not math.isfinite(v) or v <= 0 or (below is not None and v >= below):
         rng = f"in (0, {below})" if below is not None else "> 0"
         raise ValueError(f"{name} must be a finite number {rng}, got {value!r}.")
@@ -87,17 +102,75 @@ def check_positive(value, name, *, below=None):
 
 
 def dtype_name(dtype) -> str | None:
-    """'float32' / 'float64' from a string or any library's dtype object."""
+    """'float32' / 'float64' from a string or any library's dtype object or class.
+
+    Accepts ``"float32"``, ``np.float32``, ``np.dtype("float32")``,
+    ``torch.float32``, ``jnp.float32`` and the array-api-strict dtypes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dtype_name(np.float32), dtype_name(np.dtype("float64")), dtype_name("float32")
+    ('float32', 'float64', 'float32')
+    """
     if dtype is None:
         return None
-    name = str(dtype).rsplit(".", 1)[-1]
+    name = None
+    if not isinstance(dtype, str):
+        try:  # numpy and jax dtypes, their scalar classes, and Python's float
+            name = np.dtype(dtype).name
+        except TypeError:
+            pass
+    if name is None:  # strings, torch.float32, array_api_strict.float32
+        name = str(dtype).rsplit(".", 1)[-1]
     if name not in _FLOAT_NAMES:
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}.")
     return name
 
 
+def _pandas_numpy(obj, name):
+    """A pandas DataFrame/Series as a float64 numpy array (``pd.NA`` becomes NaN).
+
+    Nullable ``Float64``/``Int64``/``boolean`` columns are numbers; text,
+    categorical and other columns are refused by name.
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    dtypes = obj.dtypes.items() if hasattr(obj, "columns") else [(obj.name, obj.dtype)]
+    bad = [f"{col!r} ({dt})" for col, dt in dtypes if not (is_numeric_dtype(dt) or is_bool_dtype(dt))]
+    if bad:
+        raise TypeError(
+            f"{name} must hold real numbers, but column(s) {', '.join(bad)} do not; convert text "
+            "or categorical columns to numbers (or drop them) first."
+        )
+    if all(isinstance(dt, np.dtype) and dt.kind in "biuf" for _, dt in
+           (obj.dtypes.items() if hasattr(obj, "columns") else [(None, obj.dtype)])):
+        return obj.to_numpy()  # plain numpy columns keep their dtype (float32 stays float32)
+    return obj.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_torch(obj, name):
+    """Sparse and meta tensors hold no dense values gdcore could read: say what to do."""
+    layout = str(getattr(obj, "layout", "torch.strided"))
+    if layout != "torch.strided":
+        raise TypeError(
+            f"{name} is a sparse torch tensor ({layout}); gdcore needs dense arrays: pass "
+            f"{name}.to_dense()."
+        )
+    if getattr(obj, "is_meta", False):
+        raise ValueError(
+            f"{name} is on torch's 'meta' device, which holds shapes but no values; materialise it "
+            "on a real device first (e.g. build it with device='cpu' or 'cuda')."
+        )
+    # A tensor in an autograd graph: gdcore reads its values only (fit never backpropagates).
+    return obj.detach() if getattr(obj, "requires_grad", False) else obj
+
+
 def _as_numpy(obj, name):
     """Lists, tuples, pandas and other non-array input as a numpy array."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series)):
+        return _pandas_numpy(obj, name)
     try:
         arr = np.asarray(obj.to_numpy() if hasattr(obj, "to_numpy") else obj)
     except (TypeError, ValueError) as exc:
@@ -132,8 +205,11 @@ def _native_kind(arr, library, name) -> str:
 
 def _name_of_float(arr) -> str:
     name = str(arr.dtype).rsplit(".", 1)[-1]
-    # float16/bfloat16 are too coarse for the stability analysis: promote.
-    return name if name in _FLOAT_NAMES else "float32"
+    if name in _FLOAT_NAMES:
+        return name
+    # Wider than float64 (np.longdouble): the widest supported float.  float16/bfloat16 are
+    # too coarse for the stability analysis: promote to float32.
+    return "float64" if getattr(arr.dtype, "itemsize", 0) > 8 else "float32"
 
 
 def check_finite(arr, name, xp, to_numpy):
@@ -148,8 +224,8 @@ def check_finite(arr, name, xp, to_numpy):
     bad = np.argwhere(~to_numpy(ok))
     where = f"row {bad[0][0]}" + (f", column {bad[0][1]}" if bad.shape[1] > 1 else "")
     raise ValueError(
-        f"{name} contains {len(bad)} non-finite value(s) (NaN or inf), the first at {where}; "
-        "remove or impute them before fitting."
+        f"{name} contains {len(bad)} missing or non-finite value(s) (NaN, NA or inf), the first "
+        f"at {where}; remove or impute them before fitting."
     )
 
 
@@ -184,7 +260,9 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
 
     def native(obj, name):
         lib = library_of(obj)
-        return (_as_numpy(obj, name), None) if lib in (None, "pandas") else (obj, lib)
+        if lib in (None, "pandas"):
+            return _as_numpy(obj, name), None
+        return (_check_torch(obj, name) if lib == "torch" else obj), lib
 
     Xn, _ = native(X, "X")
     if len(Xn.shape) != 2:
@@ -263,11 +341,11 @@ def to_library(x, prep: Prepared):
     if lib == "torch":
         import torch
 
-        return torch.as_tensor(host, device=prep.out_like.device)
+        return torch.as_tensor(host, device=device_of(prep.out_like))
     if lib == "jax":
         import jax
 
-        return jax.device_put(host, prep.out_like.device)
+        return jax.device_put(host, device_of(prep.out_like))
     if lib == "array_api_strict":
         import array_api_strict
 
@@ -338,12 +416,25 @@ def check_representable(lrs, dtype) -> None:
         )
 
 
+def check_numbers(values, name) -> np.ndarray:
+    """``values`` as a float64 array; text and bools are refused, not converted."""
+    bad = TypeError(f"{name} must be a sequence of numbers (not text or bools), got {values!r}.")
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        raise bad from None
+    if arr.dtype.kind in "bSU" or any(isinstance(v, (bool, np.bool_, str, bytes))
+                                      for v in np.ravel(np.asarray(values, dtype=object))):
+        raise bad
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise bad from None
+
+
 def check_lrs(lrs) -> np.ndarray:
     """A non-empty 1-D sequence of finite learning rates > 0, as host float64."""
-    try:
-        arr = np.asarray(lrs, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"lrs must be a sequence of numbers, got {lrs!r}.") from None
+    arr = check_numbers(lrs, "lrs")
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(
             f"lrs must be a non-empty 1-D sequence of learning rates, got shape {arr.shape}; "

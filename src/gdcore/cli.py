@@ -22,6 +22,12 @@ import warnings
 __all__ = ["main"]
 
 DEMO_LRS = (0.1, 0.7, 1.01)
+# Bounds on the work one command may ask for (every epoch keeps its losses in memory).
+MAX_EPOCHS = 10_000_000  # fit/sweep, stopping at convergence (the default)
+MAX_EPOCHS_NO_STOP = 1_000_000  # fit/sweep --no-stop: every epoch runs
+MAX_DEMO_EPOCHS = 100_000
+MAX_LRS = 100_000  # learning rates in one sweep
+MAX_SWEEP_LOSSES = 100_000_000  # lrs x (epochs + 1): the sweep's loss table, 800 MB
 DEMO_FIRST_GUESS = (-1.0, 1.0)
 _MISSING = {"", "nan", "na", "n/a", "null", "none"}
 
@@ -35,6 +41,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class _Version(argparse.Action):
+    """``--version``: imports gdcore only when asked (the parser itself stays light)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import gdcore
+
+        print(f"gdcore {gdcore.__version__}")
+        parser.exit()
 
 
 def _one_line(text: str) -> str:
@@ -300,6 +316,13 @@ def _positive_float(text):
     return v
 
 
+def _demo_epochs(text):
+    v = _positive_int(text)
+    if v > MAX_DEMO_EPOCHS:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than the maximum {MAX_DEMO_EPOCHS:,}")
+    return v
+
+
 def _nonneg_int(text):
     try:
         v = int(text)
@@ -310,12 +333,22 @@ def _nonneg_int(text):
     return v
 
 
+def _positive_int(text):
+    v = _nonneg_int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return v
+
+
 def _lr_list(text):
-    """``0.1`` or ``0.1,0.7``: one or more learning rates."""
-    values = [_positive_float(t.strip()) for t in text.split(",") if t.strip()]
-    if not values:
+    """``0.1`` or ``0.1,0.7``: one or more learning rates (no empty items)."""
+    items = [t.strip() for t in text.split(",")]
+    if not any(items):
         raise argparse.ArgumentTypeError(f"{text!r} holds no learning rate; e.g. 0.1 or 0.1,0.7")
-    return values
+    if not all(items):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has an empty item; separate learning rates by single commas, e.g. 0.1,0.7")
+    return [_positive_float(t) for t in items]
 
 
 def parse_lrs(text):
@@ -341,6 +374,10 @@ def parse_lrs(text):
         raise argparse.ArgumentTypeError(f"{text!r}: NUM must be a whole number, got {parts[2]!r}") from None
     if num < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: NUM must be >= 1")
+    if num > MAX_LRS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: NUM = {num:,} is more than the {MAX_LRS:,} learning rates one sweep may "
+            "train; use fewer (50-500 resolve any lr range) or split the range over several sweeps")
     if stop < start:
         raise argparse.ArgumentTypeError(f"{text!r}: STOP must not be below START")
     return np.geomspace(start, stop, num) if scale == "log" else np.linspace(start, stop, num)
@@ -402,7 +439,7 @@ def _demo(args) -> int:
     notes = [_one_line(w.message) for w in caught if issubclass(w.category, gdcore.LRFinderWarning)]
     sug = ", ".join(f"{k} = {v:.3g} ({v / lf.lr_opt:.2g} x lr_opt)"
                     for k, v in lf.suggestions.items() if v is not None)
-    print(f"lr_find (range test): suggestion = {lf.suggestion:.3g} ({lf.suggest}); {sug}; "
+    print(f"lr_find (range test): suggestion = {_fmt(lf.suggestion, '.3g')} ({lf.suggest}); {sug}; "
           f"lr_opt = {lf.lr_opt:.4g}, lr_crit = {lf.lr_crit:.4g}")
     for note in notes:
         print(f"  warning: {note}")
@@ -503,10 +540,28 @@ def _describe_data(args, X, names, s):
           f"{s.lr_crit:.4g}, lr_opt = {s.lr_opt:.4g}")
 
 
-def _load_and_describe(args):
+def _check_epochs(args, n_lrs=1):
+    """The documented bounds on --epochs (and, for a sweep, lrs x epochs)."""
+    limit, why = ((MAX_EPOCHS_NO_STOP, "with --no-stop every epoch runs") if args.no_stop
+                  else (MAX_EPOCHS, "runs stop at convergence"))
+    if args.epochs > limit:
+        raise UsageError(f"--epochs {args.epochs:,} is more than the maximum {limit:,} ({why}); "
+                         "a run that has not converged by then needs a larger lr or --standardize, "
+                         "not more epochs")
+    if n_lrs > MAX_LRS:
+        raise UsageError(f"--lrs has {n_lrs:,} learning rates, more than the maximum {MAX_LRS:,}; "
+                         "use fewer or split them over several sweeps")
+    if n_lrs * (args.epochs + 1) > MAX_SWEEP_LOSSES:
+        raise UsageError(f"--lrs ({n_lrs:,} lrs) x --epochs ({args.epochs:,}) would keep "
+                         f"{n_lrs * (args.epochs + 1):,} losses, more than the maximum "
+                         f"{MAX_SWEEP_LOSSES:,}; use fewer lrs or epochs")
+
+
+def _load_and_describe(args, n_lrs=1):
     """What ``gdcore fit`` and ``gdcore sweep`` both start with: checks, data, its analysis."""
     import gdcore
 
+    _check_epochs(args, n_lrs)
     _check_backend(args.backend)
     out = _out_dir(args.out)
     gplot = _plot_module() if (out is not None and not args.no_plots) else None
@@ -522,6 +577,7 @@ def _fit(args) -> int:
     import gdcore
 
     out, gplot, X, y, names, s = _load_and_describe(args)
+    stop = not args.no_stop
     if args.lr:
         lrs = [v for group in args.lr for v in group]
     else:
@@ -532,7 +588,8 @@ def _fit(args) -> int:
     for lr in _progress(lrs, enabled=args.progress, desc="fit"):
         runs.append(_library_call(gdcore.fit, X, y, lr=lr, epochs=args.epochs,
                                   backend=args.backend, rtol=args.rtol,
-                                  standardize=args.standardize, record_weights=record))
+                                  standardize=args.standardize, record_weights=record,
+                                  stop_on_convergence=stop))
     rows = [r.to_dict() for r in runs]
     print(_table(rows))
     print(_table_note(args.epochs, args.rtol))
@@ -544,7 +601,9 @@ def _fit(args) -> int:
     print("least-squares optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(names, w_star))
           + f"; L* = {runs[0].optimum.loss:.6g}")
     if args.standardize:
-        print("note: weights refer to the standardized columns ((x - mean) / std)")
+        how = ("x / rms(x): without a bias column nothing is centred" if args.no_bias
+               else "(x - mean) / std")
+        print(f"note: weights refer to the standardized columns ({how})")
     if out is None:
         return 0
     written = []
@@ -633,7 +692,8 @@ def _sweep(args) -> int:
 
     import gdcore
 
-    out, gplot, X, y, names, s = _load_and_describe(args)
+    out, gplot, X, y, names, s = _load_and_describe(
+        args, 60 if args.lrs is None else len(args.lrs))
     if args.lrs is not None:
         lrs = args.lrs
     else:
@@ -650,7 +710,8 @@ def _sweep(args) -> int:
     chunks = np.array_split(lrs, n_chunks)
     parts = [
         _library_call(gdcore.sweep, X, y, chunk, epochs=args.epochs, backend=args.backend,
-                      rtol=args.rtol, standardize=args.standardize)
+                      rtol=args.rtol, standardize=args.standardize,
+                      stop_on_convergence=not args.no_stop)
         for chunk in _progress(chunks, enabled=args.progress and n_chunks > 1, desc="sweep")
     ]
     sw = _merge_sweeps(parts)
@@ -773,12 +834,20 @@ def _explore(args) -> int:
 # the parser
 
 
-def _add_common(p, *, out_help):
+def _add_common(p, *, out_help, demo=False):
     p.add_argument("--backend", default="numpy",
                    help="array library that runs gradient descent: numpy (default, analytic "
                         "gradient), torch (autograd), jax (jax.grad + jit) or array-api-strict")
-    p.add_argument("--epochs", type=_nonneg_int, default=100,
-                   help="gradient steps per run (default 100)")
+    if demo:
+        p.add_argument("--epochs", type=_demo_epochs, default=100,
+                       help=f"gradient steps per run, 1 to {MAX_DEMO_EPOCHS:,} (default 100)")
+    else:
+        p.add_argument("--epochs", type=_nonneg_int, default=100,
+                       help=f"gradient steps per run at most (default 100; at most "
+                            f"{MAX_EPOCHS:,}, or {MAX_EPOCHS_NO_STOP:,} with --no-stop)")
+        p.add_argument("--no-stop", action="store_true",
+                       help="run every epoch even after a run has converged (default: each run "
+                            "stops at its converged epoch; the loss curves then end there)")
     p.add_argument("--out", metavar="DIR", default=None, help=out_help)
     p.add_argument("--no-plots", action="store_true",
                    help="with --out, write the JSON/CSV results but no figures")
@@ -798,7 +867,8 @@ def _add_csv(p):
     p.add_argument("--no-bias", action="store_true",
                    help="do not add a column of ones (the intercept) to the features")
     p.add_argument("--standardize", action="store_true",
-                   help="centre and scale each non-constant feature to unit variance first: "
+                   help="centre and scale each non-constant feature to unit variance first "
+                        "(with --no-bias only scale it, so the model gains no intercept): "
                         "on badly scaled data this shrinks the condition number and brings "
                         "lr_crit to order 1 (weights then refer to the standardized features)")
     p.add_argument("--rtol", type=_positive_float, default=1e-3,
@@ -815,6 +885,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'gdcore COMMAND --help' for the options of a command. Exit codes: 0 ok, "
                "2 bad input or options (one line on stderr says what to fix).",
     )
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print gdcore's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = sub.add_parser(
@@ -827,8 +899,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "sweep.png, trajectory.png, lr_find.png, momentum.png, animation.gif, summary.json, "
                     "sweep.csv and explorer.html (the interactive page, with bokeh installed).")
     _add_common(demo, out_help="folder for the figures, summary.json and sweep.csv "
-                               "(default: print the summary only)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the data (default 0)")
+                               "(default: print the summary only)", demo=True)
+    demo.add_argument("--seed", type=_nonneg_int, default=0,
+                      help="seed of the data, an integer >= 0 (default 0)")
     demo.set_defaults(func=_demo)
 
     fit = sub.add_parser(
@@ -859,7 +932,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--lrs", type=parse_lrs, metavar="START:STOP:NUM[:log]",
                     help="learning rates: NUM from START to STOP, evenly spaced (or geometric "
                          "with ':log'), or a comma list such as 0.1,0.5,0.9 (default: 60 "
-                         "geometric lrs from lr_crit/50 to 1.2 lr_crit)")
+                         f"geometric lrs from lr_crit/50 to 1.2 lr_crit); at most {MAX_LRS:,} "
+                         f"lrs, and lrs x epochs at most {MAX_SWEEP_LOSSES:,}")
     _add_common(sw, out_help="folder for sweep.json, sweep.csv and the figures "
                              "(default: print the summary only)")
     sw.set_defaults(func=_sweep)

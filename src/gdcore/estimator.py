@@ -5,8 +5,11 @@ Import it as ``gdcore.GDRegressor``; scikit-learn is imported only when you do.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import gdcore
@@ -52,7 +55,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
     intercept_ : float or ndarray of shape (n_targets,)
     n_iter_ : int
-        Epochs run.
+        Epochs run.  A ``sklearn.exceptions.ConvergenceWarning`` is emitted
+        when the run stops at ``epochs`` without converging (as
+        ``SGDRegressor`` does at ``max_iter``) or diverges.
     result_ : gdcore.FitResult
         Everything gdcore measured and predicted (losses, status, regime ...).
 
@@ -133,6 +138,21 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             self.coef_, self.intercept_ = coef.T, intercept
         self.n_iter_ = res.epochs_run
         self.result_ = res
+        if res.status == "max_epochs":
+            warnings.warn(
+                f"GDRegressor stopped at epochs={self.epochs} before converging (loss gap still "
+                f"above rtol={self.rtol:g} of the start, regime {res.regime!r}); increase epochs, "
+                "keep standardize=True or use lr='auto'.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        elif res.status == "diverged":
+            warnings.warn(
+                f"GDRegressor diverged at epoch {res.diverged_epoch} (lr={res.lr:.3g} is above "
+                f"lr_crit={res.stability.lr_crit:.3g}); use a smaller lr or lr='auto'.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return self
 
     def predict(self, X):

@@ -18,12 +18,14 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     Parameters
     ----------
     path : str or pathlib.Path
-        A directory (all ``*.csv`` or ``*.parquet`` files in it), a glob such
-        as ``"data/part-*.csv"``, or one file.
+        A directory (all ``*.csv`` or all ``*.parquet`` files in it; a folder
+        holding both is refused, pass a glob), a glob such as
+        ``"data/part-*.csv"``, or one file.
     target : str
         Column holding y.
     features : list of str, optional
-        Columns of X (default: every column except ``target``).
+        Columns of X (default: every column except ``target``, which must not
+        be among them).
     bias : bool, default True
         Append a column of ones (the intercept).
     blocksize : str or int
@@ -56,12 +58,21 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     >>> np.round(r.weights, 4)
     array([3., 2.])
     """
-    import dask.array as da
-    import dask.dataframe as dd
-
+    if features is not None and target in features:
+        raise ValueError(
+            f"column {target!r} is the target and also in features; a column cannot predict "
+            "itself: leave it out of features."
+        )
     p = pathlib.Path(path)
     if p.is_dir():
-        files = sorted(p.glob("*.parquet")) or sorted(p.glob("*.csv"))
+        parquet, csv = sorted(p.glob("*.parquet")), sorted(p.glob("*.csv"))
+        if parquet and csv:
+            raise ValueError(
+                f"the folder {p} holds both CSV ({len(csv)}) and Parquet ({len(parquet)}) files; "
+                f"pass a glob that picks one kind, e.g. {str(p / '*.parquet')!r} or "
+                f"{str(p / '*.csv')!r}."
+            )
+        files = parquet or csv
         if not files:
             raise FileNotFoundError(f"no *.csv or *.parquet files in the folder {p}.")
     else:
@@ -69,6 +80,9 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
         missing = [f for f in files if not f.exists()]
         if not files or missing:
             raise FileNotFoundError(f"no data file at {path}.")
+    import dask.array as da
+    import dask.dataframe as dd
+
     names = [str(f) for f in files]
     if files[0].suffix == ".parquet":
         df = dd.read_parquet(names)

@@ -27,19 +27,15 @@ from __future__ import annotations
 
 import math
 
+from gdcore._inputs import check_real
 from gdcore.core._adam import Adam
 from gdcore.core._optim import GD, Momentum, Nesterov
 
 __all__ = ["adam", "gd", "momentum", "resolve"]
 
 
-def _number(value, name, lo, hi, *, lo_open=False, hint=""):
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}.") from None
+def _number(value, name, lo, hi, *, lo_open=False, hint="", example="0.9"):
+    v = check_real(value, name, example)  # text and bools are not numbers here
     ok = math.isfinite(v) and (v > lo if lo_open else v >= lo) and v < hi
     if not ok:
         left = "(" if lo_open else "["
@@ -145,12 +141,7 @@ def adam(b1=0.9, b2=0.999, eps=1e-8):
     """
     b1 = _number(b1, "b1", 0.0, 1.0, hint="; the default is 0.9")
     b2 = _number(b2, "b2", 0.0, 1.0, hint="; the default is 0.999")
-    if isinstance(eps, bool):
-        raise TypeError(f"eps must be a number, got {eps!r}.")
-    try:
-        eps_v = float(eps)
-    except (TypeError, ValueError):
-        raise TypeError(f"eps must be a number, got {eps!r}.") from None
+    eps_v = check_real(eps, "eps", "1e-8")
     if not (math.isfinite(eps_v) and eps_v > 0):
         raise ValueError(f"eps must be a finite number > 0 (the default is 1e-8), got {eps!r}.")
     return Adam(b1, b2, eps_v)

@@ -18,8 +18,10 @@ from gdcore._inputs import (
     check_epochs,
     check_lr,
     check_lrs,
+    check_numbers,
     check_positive,
     check_run_options,
+    check_y,
     prepare,
     to_library,
 )
@@ -246,6 +248,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     >>> round(s.best_lr, 2), s.converged_epoch[s.lrs.tolist().index(s.best_lr)], s.status[-1]
     (0.6, 5, 'diverged')
     """
+    check_y(y, "sweep")
     lr_arr = check_lrs(lrs)
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
     grid, betas = None, None
@@ -255,7 +258,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
                 f"pass either optimizer= or momentums=/nesterov=, not both (got optimizer="
                 f"{optimizer!r}); momentums= sweeps heavy-ball (or Nesterov) momentum itself."
             )
-        moms = np.atleast_1d(np.asarray([0.0] if momentums is None else momentums, dtype=np.float64))
+        moms = np.atleast_1d(check_numbers([0.0] if momentums is None else momentums, "momentums"))
         if moms.ndim != 1 or moms.size == 0:
             raise ValueError("momentums must be a non-empty 1-D sequence of values in [0, 1).")
         for b in moms:
@@ -328,7 +331,13 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
 
 
 class LRFinderWarning(UserWarning):
-    """The learning-rate range test's suggestions disagree by more than 10x."""
+    """The learning-rate range test has no trustworthy suggestion.
+
+    Raised when its suggestions disagree by more than 10x, when a suggestion
+    falls outside ``[lr_min, lr_max]`` (it is then ``None``), and when there is
+    nothing to learn (``w0`` already minimises the loss: every suggestion is
+    ``None``).
+    """
 
 
 @dataclass(frozen=True, eq=False)
@@ -342,9 +351,11 @@ class LRFinderResult:
         bias-corrected exponentially smoothed loss at every step taken.
     suggestions : dict
         ``"valley"`` (fastai's default), ``"steep"`` (steepest descent of the
-        smoothed loss against log lr) and ``"minimum/10"``.
-    suggestion : float
-        The suggestion named by ``suggest`` (default ``"steep"``).
+        smoothed loss against log lr) and ``"minimum/10"``; each within
+        ``[lr_min, lr_max]`` or ``None`` (see :class:`LRFinderWarning`).
+    suggestion : float or None
+        The suggestion named by ``suggest`` (default ``"steep"``); ``None``
+        when there is nothing to learn or it fell outside the range tested.
     suggest : str
         Which suggestion ``suggestion`` is (``method`` is its older name).
     lr_opt, lr_crit : float
@@ -502,6 +513,7 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     >>> [str(w.message)[:43] for w in caught]   # valley is 300x off here
     ["lr_find's suggestions disagree by 292x (val"]
     """
+    check_y(y, "lr_find")
     lr_min = check_lr(lr_min, "lr_min")
     lr_max = check_lr(lr_max, "lr_max")
     if lr_max <= lr_min:
@@ -521,8 +533,16 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
 
     opt = optimizers.resolve(optimizer)
     prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
-    quad = _analysis.analyse(prep, with_optimum=False)
+    quad = _analysis.analyse(prep)
     stab = stability_of(quad)
+    # Nothing to learn: w0 already minimises the loss (y = X @ w0, or y = 0 and w0 = 0).  The
+    # loss gap at w0, in float64 from the analysis, is then rounding next to the problem's
+    # size (the loss at w = 0 and the energy of w0).
+    w0_host = prep.state.to_numpy(prep.w0).astype(np.float64)
+    gap0 = float(np.sum(_analysis.gap_weights(quad, w0_host)))
+    size = quad.loss_star + float(np.sum(quad.w_star * (quad.G @ quad.w_star))) + float(
+        np.sum(w0_host * (quad.G @ w0_host)))
+    nothing_to_learn = gap0 <= np.finfo(prep.dtype).eps * size
     if mode == "exp":
         ramp = np.geomspace(lr_min, lr_max, steps)
     else:
@@ -533,7 +553,7 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     # exceeds `factor` x L(w0) (or is non-finite); the smoothed loss has then
     # exceeded stop_factor x its best already, so the range test stops first.
     factor = 2.0 * max(stop_factor / (1.0 - smoothing), 2.0)
-    runs = execute(prep, quad._replace(loss_star=0.0), [1.0], opt, epochs=steps - 1, rtol=0.5,
+    runs = execute(prep, quad, [1.0], opt, epochs=steps - 1, rtol=0.5,
                    divergence_factor=factor, stop_on_convergence=False, record_weights=False,
                    method="direct", lr_mult=ramp)
     lrs, raw, smooth = [], [], []
@@ -560,6 +580,26 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
         "steep": _steep(l_k, s_k),
         "minimum/10": float(l_k[int(np.argmin(s_k))] / 10) if keep else None,
     }
+    if nothing_to_learn:
+        suggestions = dict.fromkeys(suggestions)
+        warnings.warn(
+            f"lr_find: nothing to learn: w0 already minimises the loss (L(w0) - L* = {gap0:.3g}), "
+            "so no lr can lower it and there is no suggestion (suggestion is None); check y and "
+            f"w0. The analysis of X stands: lr_opt={stab.lr_opt:.3g}, lr_crit={stab.lr_crit:.3g}.",
+            LRFinderWarning,
+            stacklevel=2,
+        )
+    outside = {k: v for k, v in suggestions.items()
+               if v is not None and not lr_min * (1 - 1e-12) <= v <= lr_max * (1 + 1e-12)}
+    if outside:
+        suggestions = {k: (None if k in outside else v) for k, v in suggestions.items()}
+        warnings.warn(
+            f"lr_find: {', '.join(f'{k}={v:.3g}' for k, v in outside.items())} lies outside the "
+            f"range tested [lr_min, lr_max] = [{lr_min:.3g}, {lr_max:.3g}] and is reported as "
+            "None; widen the range to test it.",
+            LRFinderWarning,
+            stacklevel=2,
+        )
     result = LRFinderResult(lrs, raw, smooth, suggestions, suggestions[suggest], suggest,
                             stab.lr_opt, stab.lr_crit, stopped, stab)
     if result.disagreement > 10:

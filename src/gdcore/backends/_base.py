@@ -51,7 +51,7 @@ class BackendBase:
 
     def state_device(self, X):
         """Device of the run state for data ``X``: ``X``'s own, or None (the state backend's default)."""
-        return X.device if self.state_backend is self else None
+        return device(X) if self.state_backend is self else None
 
     def validates_in_factor(self) -> bool:
         """True when checking X and y for non-finite values is folded into :meth:`factor` (dask)."""
@@ -148,7 +148,7 @@ class BackendBase:
 
     def index(self, host_idx, like):
         """A host integer array as an index array next to ``like``."""
-        return self.xp.asarray(host_idx, device=like.device)
+        return self.xp.asarray(host_idx, device=device(like))
 
     def batches(self, p, batch_size, seed):
         """``batches(epoch)`` for SGD: a value_and_grad per mini-batch of a seeded shuffle."""

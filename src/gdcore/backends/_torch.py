@@ -54,7 +54,10 @@ class TorchBackend(BackendBase):
         if isinstance(data, torch.Tensor):
             t = data.detach()
             return t.to(dtype=dt, device=device if device is not None else t.device)
-        return torch.as_tensor(np.asarray(data), dtype=dt, device=device)
+        host = np.asarray(data)
+        if not host.flags.writeable:  # e.g. a jax array's buffer: torch warns about those
+            host = host.copy()
+        return torch.as_tensor(host, dtype=dt, device=device)
 
     def qr_r(self, A):
         return torch.linalg.qr(A, mode="r").R  # no Q
