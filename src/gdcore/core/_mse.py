@@ -14,8 +14,6 @@ least-squares problem with the same Hessian ``H = (2/n) X^T X`` and
 
 from __future__ import annotations
 
-from gdcore._compat import device
-
 __all__ = [
     "block_rows",
     "blockwise",
