@@ -449,15 +449,30 @@ class Stability:
         """
         from gdcore._inputs import check_lr
 
-        lr = check_lr(lr)
-        crit = self.lr_crit
-        if math.isfinite(crit) and abs(lr - crit) <= 1e-12 * crit:
-            return "critical"
-        if lr > crit:
-            return "divergent"
-        if self.lambda_max == 0 or lr <= 1.0 / self.lambda_max:
-            return "monotone"
-        return "oscillating"
+        return self.regimes([check_lr(lr)])[0]
+
+    def regimes(self, lrs) -> list[str]:
+        """:meth:`regime` of every lr in ``lrs``, checked once (a sweep has thousands).
+
+        Examples
+        --------
+        >>> import gdcore
+        >>> gdcore.stability([[1.0, 0.0], [0.0, 1.0]]).regimes([0.5, 1.5, 2.5])
+        ['monotone', 'oscillating', 'divergent']
+        """
+        lr_arr = np.atleast_1d(self._check_lrs(lrs))
+        crit, lam_max = self.lr_crit, self.lambda_max
+        out = []
+        for lr in lr_arr.tolist():
+            if math.isfinite(crit) and abs(lr - crit) <= 1e-12 * crit:
+                out.append("critical")
+            elif lr > crit:
+                out.append("divergent")
+            elif lam_max == 0 or lr <= 1.0 / lam_max:
+                out.append("monotone")
+            else:
+                out.append("oscillating")
+        return out
 
     # -- momentum ----------------------------------------------------------
     def momentum_stable(self, lr, beta) -> bool:

@@ -155,11 +155,13 @@ def predict_runs(stab, a, lrs, opt, rtol, epochs, *, lr_mult=None, batch_size=No
     betas = np.broadcast_to(np.asarray(beta, dtype=np.float64), (k,))
     lam = stab.eigenvalues
 
+    plain = None if lr_mult is not None or opt.may_rise else stab.regimes(lrs)
+
     def regime(i):
         if lr_mult is not None:
             return "scheduled"
-        if not opt.may_rise:
-            return stab.regime(lrs[i])
+        if plain is not None:
+            return plain[i]
         return stab.momentum_regime(lrs[i], betas[i], nesterov)
 
     if batch_size is not None:  # stochastic: only the full-batch regime is predictable

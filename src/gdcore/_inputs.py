@@ -418,6 +418,8 @@ def check_representable(lrs, dtype) -> None:
 
 def check_numbers(values, name) -> np.ndarray:
     """``values`` as a float64 array; text and bools are refused, not converted."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        return values.astype(np.float64)  # a numeric array holds no text or bools: no scan
     bad = TypeError(f"{name} must be a sequence of numbers (not text or bools), got {values!r}.")
     try:
         arr = np.asarray(values)
