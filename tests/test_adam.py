@@ -187,3 +187,18 @@ def test_gdregressor_takes_adam():
                              fit_intercept=False, standardize=False, rtol=1e-8).fit(X, y)
     assert est.result_.optimizer.name == "adam" and est.result_.status == "converged"
     np.testing.assert_allclose(est.coef_, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["auto", "direct"])
+def test_adam_equals_torch_adam_on_dask(method):
+    pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    n, d, m, lr, b1, b2, eps, epochs, seed = CASES[0]
+    X, y, w0 = _data(n, d, m, seed)
+    ref_w, ref_loss = _torch_adam(X, y, w0, lr, b1, b2, eps, epochs)
+    r = gdcore.fit(da.from_array(X, chunks=(25, d)), da.from_array(y, chunks=25), lr=lr,
+                   epochs=epochs, w0=w0.tolist(), backend="dask", method=method,
+                   optimizer=optimizers.adam(b1, b2, eps), record_weights=True)
+    assert r.method == ("gram" if method == "auto" else "direct")
+    assert _rel(np.asarray(r.history), ref_w) <= 1e-10
+    np.testing.assert_allclose(r.losses, ref_loss, rtol=1e-10)
