@@ -332,3 +332,21 @@ def test_bad_input_subprocess_has_no_traceback(case, csv_files):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and message.format(**csv_files) in proc.stderr
     assert proc.stdout == ""
+
+
+def test_the_cli_reads_data_through_gdcore_io_read_only(tmp_path):
+    import gdcore.cli
+    import gdcore.io
+
+    assert not hasattr(gdcore.cli, "read_csv")  # one reader, in gdcore.io
+    f = tmp_path / "d.csv"
+    f.write_text("a;y\n1;2\nabc;3\n")
+    message = "non-numeric value 'abc' in column 'a', row 2 (line 3)"
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        gdcore.io.read(f, target="y", sep=";", lazy=False)
+    r = run_cli("fit", f, "--target", "y", "--sep", ";")
+    assert r.returncode == 2 and message in r.stderr
+    f.write_text("a;y\n1;2\n3;7\n")
+    X, y, names = gdcore.io.read(f, target="y", sep=";", lazy=False, return_names=True)
+    np.testing.assert_array_equal(X, [[1.0, 1.0], [3.0, 1.0]])
+    assert y.tolist() == [2.0, 7.0] and names == ["a", "bias"]

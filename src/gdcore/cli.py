@@ -29,7 +29,6 @@ MAX_DEMO_EPOCHS = 100_000
 MAX_LRS = 100_000  # learning rates in one sweep
 MAX_SWEEP_LOSSES = 100_000_000  # lrs x (epochs + 1): the sweep's loss table, 800 MB
 DEMO_FIRST_GUESS = (-1.0, 1.0)
-_MISSING = {"", "nan", "na", "n/a", "null", "none"}
 
 
 class UsageError(Exception):
@@ -190,120 +189,28 @@ def _parse_features(text):
     return names
 
 
-def read_csv(path, target, features=None, sep=","):
-    """Read ``target`` and ``features`` columns of a CSV file as float lists.
-
-    Returns ``(X_rows, y, feature_names)``.  Raises :class:`UsageError` with a
-    one-line message naming the file, column and row on any problem.
-    """
-    try:
-        fh = open(path, newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UsageError(f"file {path} not found; pass the path of a CSV file with a header row") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    with fh:
-        reader = csv.reader(fh, delimiter=sep)
-        try:
-            header = next(reader, None)
-            if header is None or not any(h.strip() for h in header):
-                raise UsageError(f"{path} is empty; it needs a header row of column names and "
-                                 "at least one row of numbers")
-            header = [h.strip() for h in header]
-            dupes = sorted({h for h in header if header.count(h) > 1})
-            if dupes:
-                raise UsageError(f"{path} has duplicate column names ({', '.join(dupes)}); "
-                                 "rename them so every column is unique")
-            columns = ", ".join(header)
-
-            def index(name, option):
-                if name not in header:
-                    hint = "" if len(header) > 1 else f" (is the delimiter {sep!r} right? see --sep)"
-                    raise UsageError(f"column {name!r} ({option}) not found in {path}; "
-                                     f"columns are: {columns}{hint}")
-                return header.index(name)
-
-            t_idx = index(target, "--target")
-            if features is None:
-                features = [h for h in header if h != target]
-                if not features:
-                    raise UsageError(f"{path} has no column besides the target {target!r}; "
-                                     "add feature columns")
-            else:
-                if target in features:
-                    raise UsageError(f"column {target!r} is both --target and in --features; "
-                                     "a column cannot predict itself")
-                if len(set(features)) != len(features):
-                    raise UsageError(f"--features lists a column twice: {', '.join(features)}")
-            f_idx = [index(f, "--features") for f in features]
-            used = [(t_idx, target)] + list(zip(f_idx, features))
-            X, y = [], []
-            for row in reader:
-                if not row or all(not c.strip() for c in row):
-                    continue  # blank line
-                line = reader.line_num
-                if len(row) != len(header):
-                    raise UsageError(
-                        f"line {line} of {path} has {len(row)} field{'s' if len(row) != 1 else ''} "
-                        f"but the header has {len(header)}; check the delimiter (--sep) and quoting"
-                    )
-                values = []
-                for j, name in used:
-                    cell = row[j].strip()
-                    where = f"column {name!r}, row {len(y) + 1} (line {line}) of {path}"
-                    if cell.lower() in _MISSING:
-                        raise UsageError(f"missing value (NaN) in {where}; fill it in or drop "
-                                         "that row")
-                    try:
-                        v = float(cell)
-                    except ValueError:
-                        raise UsageError(
-                            f"non-numeric value {cell!r} in {where}; convert the column to numbers "
-                            "or leave it out with --features"
-                        ) from None
-                    if math.isnan(v):
-                        raise UsageError(f"missing value (NaN) in {where}; fill it in or drop "
-                                         "that row")
-                    if math.isinf(v):
-                        raise UsageError(f"infinite value {cell!r} in {where}; replace it by a "
-                                         "finite number or drop that row")
-                    values.append(v)
-                y.append(values[0])
-                X.append(values[1:])
-        except csv.Error as exc:
-            raise UsageError(f"{path} is not a readable CSV file (line {reader.line_num}: {exc})") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{path} is not a UTF-8 text file; save it as CSV (UTF-8)") from None
-    if not y:
-        raise UsageError(f"{path} has a header but no data rows; add at least one row of numbers")
-    return X, y, list(features)
-
-
 def _design(args):
-    """``(X, y, names)`` as numpy arrays from the CSV, with the bias column unless --no-bias."""
-    import numpy as np
+    """``(X, y, names)`` from the data, with the bias column unless --no-bias, by gdcore.io.read.
+
+    A folder (or glob) of CSV/Parquet files becomes row-chunked dask arrays, never all in
+    memory; one CSV file is read whole into numpy with every cell checked (``lazy=False``).
+    """
+    import gdcore.io
 
     features = _parse_features(args.features) if args.features is not None else None
     path = pathlib.Path(args.csv)
-    if path.is_dir() or any(ch in path.name for ch in "*?["):
-        # a folder (or glob) of CSV/Parquet files: row-chunked dask arrays, never all in memory
-        import gdcore.io
-
+    lazy = path.is_dir() or any(ch in path.name for ch in "*?[")
+    if lazy:
         _check_backend("dask")
-        try:
-            X, y, names = gdcore.io.read(path, target=args.target, features=features,
-                                         bias=not args.no_bias, return_names=True)
-        except (FileNotFoundError, ValueError) as exc:
-            raise UsageError(_one_line(exc)) from None
-        if args.backend == "numpy":
-            args.backend = "dask"
-        return X, y, names
-    rows, y, names = read_csv(args.csv, args.target, features, sep=args.sep)
-    X = np.asarray(rows, dtype=np.float64).reshape(len(y), len(names))
-    if not args.no_bias:
-        X = np.hstack([X, np.ones((len(y), 1))])
-        names = names + ["bias"]
-    return X, np.asarray(y, dtype=np.float64), names
+    try:
+        X, y, names = gdcore.io.read(path, target=args.target, features=features,
+                                     bias=not args.no_bias, sep=args.sep, lazy=lazy,
+                                     return_names=True)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(_one_line(exc)) from None
+    if lazy and args.backend == "numpy":
+        args.backend = "dask"
+    return X, y, names
 
 
 def _positive_float(text):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import math
 import pathlib
 
 __all__ = ["read"]
 
+_MISSING_CELLS = {"", "nan", "na", "n/a", "null", "none"}
 
-def read(path, *, target, features=None, bias=True, blocksize="64MB", return_names=False):
+
+def read(path, *, target, features=None, bias=True, blocksize="64MB", return_names=False,
+         sep=",", lazy=True):
     """Read a CSV/Parquet file, glob or directory into row-chunked dask arrays ``(X, y)``.
 
     Nothing is materialised: the files are read chunk by chunk when a
@@ -32,11 +37,17 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
         Size of the CSV chunks dask reads.
     return_names : bool
         Also return the column names of X (``"bias"`` last when added).
+    sep : str, default ","
+        The delimiter of the CSV files.
+    lazy : bool, default True
+        ``False`` reads one CSV file whole into numpy arrays instead, checking
+        every cell (a missing, text or infinite value is a ``ValueError``
+        naming its column and line): what ``gdcore fit FILE.csv`` does.
 
     Returns
     -------
-    X : dask.array.Array, shape (n, d)
-    y : dask.array.Array, shape (n,)
+    X : dask.array.Array (numpy.ndarray with ``lazy=False``), shape (n, d)
+    y : dask.array.Array (numpy.ndarray with ``lazy=False``), shape (n,)
 
     Raises
     ------
@@ -58,6 +69,16 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     >>> np.round(r.weights, 4)
     array([3., 2.])
     """
+    if not lazy:
+        import numpy as np
+
+        rows, y, names = _read_csv_file(path, target, features, sep=sep)
+        X = np.asarray(rows, dtype=np.float64).reshape(len(y), len(names))
+        if bias:
+            X = np.hstack([X, np.ones((len(y), 1))])
+            names = names + ["bias"]
+        y = np.asarray(y, dtype=np.float64)
+        return (X, y, names) if return_names else (X, y)
     if features is not None and target in features:
         raise ValueError(
             f"column {target!r} is the target and also in features; a column cannot predict "
@@ -87,7 +108,7 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     if files[0].suffix == ".parquet":
         df = dd.read_parquet(names)
     else:
-        df = dd.read_csv(names, blocksize=blocksize)
+        df = dd.read_csv(names, blocksize=blocksize, sep=sep)
     columns = list(df.columns)
     if target not in columns:
         raise ValueError(f"column {target!r} not found in {path}; columns are: {', '.join(columns)}.")
@@ -112,3 +133,93 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     if return_names:
         return X, y, features + (["bias"] if bias else [])
     return X, y
+
+
+def _read_csv_file(path, target, features=None, sep=","):
+    """Read ``target`` and ``features`` columns of one CSV file as float lists.
+
+    Returns ``(X_rows, y, feature_names)``.  Raises ``FileNotFoundError`` or
+    ``ValueError`` with a one-line message naming the file, column and row on
+    any problem (the command line prints it as it is).
+    """
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"file {path} not found; pass the path of a CSV file with a header row") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    with fh:
+        reader = csv.reader(fh, delimiter=sep)
+        try:
+            header = next(reader, None)
+            if header is None or not any(h.strip() for h in header):
+                raise ValueError(f"{path} is empty; it needs a header row of column names and "
+                                 "at least one row of numbers")
+            header = [h.strip() for h in header]
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            if dupes:
+                raise ValueError(f"{path} has duplicate column names ({', '.join(dupes)}); "
+                                 "rename them so every column is unique")
+            columns = ", ".join(header)
+
+            def index(name, option):
+                if name not in header:
+                    hint = "" if len(header) > 1 else f" (is the delimiter {sep!r} right? see --sep)"
+                    raise ValueError(f"column {name!r} ({option}) not found in {path}; "
+                                     f"columns are: {columns}{hint}")
+                return header.index(name)
+
+            t_idx = index(target, "--target")
+            if features is None:
+                features = [h for h in header if h != target]
+                if not features:
+                    raise ValueError(f"{path} has no column besides the target {target!r}; "
+                                     "add feature columns")
+            else:
+                if target in features:
+                    raise ValueError(f"column {target!r} is both --target and in --features; "
+                                     "a column cannot predict itself")
+                if len(set(features)) != len(features):
+                    raise ValueError(f"--features lists a column twice: {', '.join(features)}")
+            f_idx = [index(f, "--features") for f in features]
+            used = [(t_idx, target)] + list(zip(f_idx, features))
+            X, y = [], []
+            for row in reader:
+                if not row or all(not c.strip() for c in row):
+                    continue  # blank line
+                line = reader.line_num
+                if len(row) != len(header):
+                    raise ValueError(
+                        f"line {line} of {path} has {len(row)} field{'s' if len(row) != 1 else ''} "
+                        f"but the header has {len(header)}; check the delimiter (--sep) and quoting"
+                    )
+                values = []
+                for j, name in used:
+                    cell = row[j].strip()
+                    where = f"column {name!r}, row {len(y) + 1} (line {line}) of {path}"
+                    if cell.lower() in _MISSING_CELLS:
+                        raise ValueError(f"missing value (NaN) in {where}; fill it in or drop "
+                                         "that row")
+                    try:
+                        v = float(cell)
+                    except ValueError:
+                        raise ValueError(
+                            f"non-numeric value {cell!r} in {where}; convert the column to numbers "
+                            "or leave it out with --features"
+                        ) from None
+                    if math.isnan(v):
+                        raise ValueError(f"missing value (NaN) in {where}; fill it in or drop "
+                                         "that row")
+                    if math.isinf(v):
+                        raise ValueError(f"infinite value {cell!r} in {where}; replace it by a "
+                                         "finite number or drop that row")
+                    values.append(v)
+                y.append(values[0])
+                X.append(values[1:])
+        except csv.Error as exc:
+            raise ValueError(f"{path} is not a readable CSV file (line {reader.line_num}: {exc})") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is not a UTF-8 text file; save it as CSV (UTF-8)") from None
+    if not y:
+        raise ValueError(f"{path} has a header but no data rows; add at least one row of numbers")
+    return X, y, list(features)
