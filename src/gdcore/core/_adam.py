@@ -34,7 +34,8 @@ class Adam(NamedTuple):
 
     Examples
     --------
-    >>> import array_api_strict as xp
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
     >>> from gdcore.core import Adam
     >>> opt = Adam()
     >>> s = opt.init(xp.zeros((1, 1)), xp)

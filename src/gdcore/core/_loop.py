@@ -235,7 +235,8 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
 
     Examples
     --------
-    >>> import array_api_strict as xp
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
     >>> from gdcore.core import DataProblem, GD, drive
     >>> p = DataProblem(xp.ones((4, 1)), xp.ones((4, 1)))
     >>> _, rows, _, last = drive(lambda W: p.value_and_grad(W, xp), lambda W: p.loss(W, xp),

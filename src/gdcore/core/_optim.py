@@ -45,7 +45,8 @@ class GD(NamedTuple):
 
     Examples
     --------
-    >>> import array_api_strict as xp
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
     >>> from gdcore.core import GD
     >>> opt = GD()
     >>> state = opt.init(xp.zeros((2, 1)), xp)
@@ -86,7 +87,8 @@ class Momentum(NamedTuple):
 
     Examples
     --------
-    >>> import array_api_strict as xp
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
     >>> from gdcore.core import Momentum
     >>> opt = Momentum(beta=0.5)
     >>> s = opt.init(xp.zeros((1, 1)), xp)
@@ -125,7 +127,8 @@ class Nesterov(NamedTuple):
 
     Examples
     --------
-    >>> import array_api_strict as xp
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
     >>> from gdcore.core import Nesterov
     >>> opt = Nesterov(beta=0.5)
     >>> s = opt.init(xp.zeros((1, 1)), xp)

@@ -35,7 +35,8 @@ class DataProblem(NamedTuple):
 
     Examples
     --------
-    >>> import array_api_strict as xp
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
     >>> from gdcore.core import DataProblem
     >>> p = DataProblem(xp.ones((4, 1)), xp.ones((4, 1)))
     >>> float(p.loss(xp.zeros((1, 1)), xp)[0]), p.method
@@ -81,7 +82,8 @@ class ReducedProblem(NamedTuple):
 
     Examples
     --------
-    >>> import array_api_strict as xp
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
     >>> from gdcore.core import ReducedProblem
     >>> p = ReducedProblem(xp.eye(1), xp.ones((1, 1)), 0.5)
     >>> float(p.loss(xp.zeros((1, 1)), xp)[0]), p.method
