@@ -144,14 +144,9 @@ class Nesterov(NamedTuple):
     linear = True
     lookahead = True
 
-    def init(self, W0, xp):
-        """Zero velocity."""
-        return MomentumState(V=xp.zeros_like(W0))
-
-    def update(self, grad, state, lr, xp):
-        """``V = beta V - lr g(W + beta V)``; the step is ``V``."""
-        V = self.beta * state.V - lr * grad
-        return V, MomentumState(V=V)
+    # the same recurrence as heavy ball; only the point the driver takes the gradient at differs
+    init = Momentum.init
+    update = Momentum.update
 
     def gradient_point(self, W, state, xp):
         """Where the gradient is taken: ``W + beta V``."""
