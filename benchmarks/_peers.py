@@ -94,7 +94,10 @@ def torch_vmap(X, y, epochs):
 
 
 def jax_optax(X, y, epochs):
-    """``optax.inject_hyperparams(optax.sgd)``, ``jax.vmap`` over lrs, ``lax.scan`` over epochs, jitted."""
+    """``optax.inject_hyperparams(optax.sgd)``, ``jax.vmap`` over lrs, ``lax.scan`` over epochs.
+
+    The whole sweep is one ``jax.jit``; its first call compiles it.
+    """
     import jax
     import jax.numpy as jnp
     import numpy as np

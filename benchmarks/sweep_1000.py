@@ -51,8 +51,8 @@ def plan(quick: bool, repeats: int | None = None) -> list[dict]:
     tasks = [{"kind": "baseline", "backend": "torch", "stride": stride, "repeats": repeats or 3}]
     tasks += [{"kind": "sweep", "backend": b, "repeats": repeats or (5 if quick else 10)}
               for b in BACKENDS]
-    tasks += [{"kind": "peer", "backend": be, "peer": name, "repeats": repeats or (5 if quick else 10)}
-              for name, (be, *_rest) in PEERS.items()]
+    tasks += [{"kind": "peer", "backend": be, "peer": name,
+               "repeats": repeats or (5 if quick else 10)} for name, (be, *_rest) in PEERS.items()]
     return tasks
 
 

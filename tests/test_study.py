@@ -317,7 +317,8 @@ def test_jax_sweep_of_a_new_shape_compiles_two_programs():
     require("jax")
     import jax
 
-    X, y = gdcore.make_linear(n=43, weights=(1.0, -2.0, 0.5), seed=7, backend="jax", dtype="float32")  # a new shape
+    X, y = gdcore.make_linear(n=43, weights=(1.0, -2.0, 0.5), seed=7, backend="jax",
+                              dtype="float32")  # a shape no other test uses
     lrs = np.geomspace(1e-3, 0.5, 17)
     compiles, counting = [], [False]
 
