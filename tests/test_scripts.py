@@ -54,6 +54,37 @@ def test_benchmarks_quick_seed_fit_writes_the_promised_json(tmp_path):
     assert numpy_worker["frameworks_loaded"] == []  # the numpy worker never imports torch/jax
 
 
+def test_benchmarks_quick_sweep_1000_times_the_peers(tmp_path):
+    require("torch")  # the baseline is the blog's torch loop
+    out = tmp_path / "bench.json"
+    proc = run("-m", "benchmarks", "--quick", "--threads", "1", "--only", "sweep_1000",
+               "--repeats", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    section = json.loads(out.read_text())["benchmarks"]["sweep_1000"]
+    peers = {r["peer"]: r for r in section["rows"] if "peer" in r}
+    expected = {"numpy_analytic": "numpy", "numpy_gram": "numpy", "torch_autograd": "torch",
+                "torch_vmap": "torch", "jax_optax": "optax"}
+    for name, package in expected.items():
+        if importlib.util.find_spec(package) is None or (
+                name == "jax_optax" and importlib.util.find_spec("jax") is None):
+            failed = [r for r in section["rows"] if r["name"].startswith("peer:")
+                      and r["median_s"] is None]
+            assert any("skipped" in r["notes"] for r in failed), name
+            continue
+        r = peers[name]
+        assert isinstance(r["median_s"], float) and math.isfinite(r["median_s"]), name
+        assert 0 < r["min_s"] <= r["median_s"] <= r["max_s"]
+        assert r["max_abs_diff"] <= 1e-3  # the peer computes what gdcore computes
+    peer_backends = {r["backend"] for r in peers.values()}
+    for r in section["rows"]:
+        if r["name"].startswith("sweep method=") and r["backend"] in peer_backends:
+            assert isinstance(r["ratio_vs_peer"], float) and r["ratio_vs_peer"] > 0, r
+            assert r["best_peer"]
+        if r["name"].startswith("sweep method=") and r["backend"] == "jax":
+            assert r["first_call_compiles"] >= 1
+            assert r["trace_count_after"] == r["trace_count_before"]
+
+
 def test_compare_quick_agrees_and_prints_a_table():
     proc = run("backends/compare.py", "--quick")
     assert proc.returncode == 0, proc.stdout + proc.stderr

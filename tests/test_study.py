@@ -307,3 +307,34 @@ def test_lr_find_new_names_and_their_old_aliases_mean_the_same():
     assert sw.stability is sw.analysis and sw.stability.lr_opt == pytest.approx(0.7263, abs=1e-4)
     with pytest.raises(ValueError, match="suggest must be"):
         gdcore.lr_find(X, y, suggest="fast")
+
+
+def test_jax_sweep_of_a_new_shape_compiles_two_programs():
+    """The analysis pass and the epoch loop: glue ops (checks, reshapes, tiling w0) stay in numpy.
+
+    Counted with ``jax.monitoring`` (a number of compiles, not a time).
+    """
+    require("jax")
+    import jax
+
+    X, y = gdcore.make_linear(n=43, weights=(1.0, -2.0, 0.5), seed=7, backend="jax",
+                              dtype="float32")  # a shape no other test uses
+    lrs = np.geomspace(1e-3, 0.5, 17)
+    compiles, counting = [], [False]
+
+    def listener(event, duration, **_kw):
+        if counting[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        counting[0] = True
+        first = gdcore.sweep(X, y, lrs, epochs=11, backend="jax")
+        assert len(compiles) <= 2, len(compiles)
+        compiles.clear()
+        again = gdcore.sweep(X, y, lrs * 1.5, epochs=11, backend="jax")
+        assert compiles == []  # new lrs, same shapes: nothing compiles
+    finally:
+        counting[0] = False
+    assert type(first.weights) is type(X) and first.weights.shape == (17, 3)
+    assert again.weights.shape == (17, 3)

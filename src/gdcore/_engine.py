@@ -93,10 +93,11 @@ def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_co
         return sb.asarray(np.array(host), prep.dtype, dev)
 
     with be.context(prep.dtype):
-        W0 = xp.reshape(xp.broadcast_to(xp.reshape(prep.w0, (d, 1, m)), (d, k, m)), (d, k * m))
+        # Tiled in numpy (w0 is d x m): a few backend ops here were 4 XLA compiles on jax.
         # A fresh array: the weights of a run that never moves (epochs=0, or w0 already
         # optimal with stop_on_convergence) must not be a view of the user's w0.
-        W0 = xp.asarray(W0, copy=True)
+        w0 = sb.to_numpy(prep.w0).reshape(d, 1, m)
+        W0 = state_array(np.broadcast_to(w0, (d, k, m)).reshape(d, k * m))
         lr_arr = state_array(lrs)
         opt = type(opt)(*(state_array(h, (k,)) for h in opt))  # one value per run, traced on jax
         if method == "gram":
@@ -130,6 +131,12 @@ def run_weights(prep, W, k: int):
     from gdcore._inputs import to_library
 
     m = prep.Y.shape[1]
+    view = prep.state.host_view(W)
+    if view is not None:  # sliced in numpy: on jax each eager slice is an XLA compile
+        w = view[:, k * m : (k + 1) * m]
+        w = np.array(w[:, 0] if prep.y_was_1d else w)
+        return to_library(prep.state.asarray(w, prep.dtype, prep.backend.state_device(prep.X)),
+                          prep)
     w = W[:, k * m : (k + 1) * m]
     if prep.y_was_1d:
         w = w[:, 0]

@@ -192,6 +192,12 @@ def _native_kind(arr, library, name) -> str:
         if arr.dtype.kind in "biuf":
             return "float" if arr.dtype.kind == "f" else "int"
     else:
+        try:  # jax's dtypes are numpy's; array_namespace(jax array) costs two XLA compiles
+            kind = np.dtype(arr.dtype).kind
+        except TypeError:
+            kind = None
+        if kind in ("b", "i", "u", "f"):
+            return "float" if kind == "f" else "int"
         xp = array_namespace(arr)
         if xp.isdtype(arr.dtype, "real floating"):
             return "float"
@@ -212,8 +218,15 @@ def _name_of_float(arr) -> str:
     return "float64" if getattr(arr.dtype, "itemsize", 0) > 8 else "float32"
 
 
-def check_finite(arr, name, xp, to_numpy):
-    """Raise ValueError naming the first non-finite entry of ``arr`` (row, column), if any."""
+def check_finite(arr, name, xp, to_numpy, host_view=None):
+    """Raise ValueError naming the first non-finite entry of ``arr`` (row, column), if any.
+
+    ``host_view`` (a backend's :meth:`host_view`): when it gives a numpy view
+    of ``arr``, the check runs in numpy on that view (on jax: no XLA compiles).
+    """
+    view = None if host_view is None else host_view(arr)
+    if view is not None:
+        arr, xp, to_numpy = view, np, np.asarray
     # The sum is finite exactly when every entry is, unless finite values overflow it;
     # it needs no n x d temporary (X may be most of the machine's memory).
     if bool(xp.isfinite(xp.sum(arr))):
@@ -290,7 +303,7 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
         xp = be.xp
         sb = be.state_backend
         if not be.validates_in_factor():  # else checked in the analysis pass
-            check_finite(Xb, "X", xp, be.to_numpy)
+            check_finite(Xb, "X", xp, be.to_numpy, be.host_view)
         scaling = None
         if standardize:
             Xb, mean, scale = core.standardize(Xb, xp)
@@ -311,10 +324,13 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
                 raise ValueError("y has no columns; pass at least one target column.")
             Yb = be.asarray(yn, dt, dev)
             if not be.validates_in_factor():
-                check_finite(Yb, "y", xp, be.to_numpy)
-            Yb = xp.reshape(Yb, (n, m))
-        if w0 is None:
-            W0 = sb.xp.zeros((d, m), dtype=sb.dtype(dt), device=be.state_device(Xb))
+                check_finite(Yb, "y", xp, be.to_numpy, be.host_view)
+            if tuple(Yb.shape) != (n, m):
+                view = be.host_view(Yb)
+                Yb = xp.reshape(Yb, (n, m)) if view is None else be.asarray(
+                    view.reshape(n, m), dt, be.state_device(Xb))
+        if w0 is None:  # made in numpy: no op of the backend's (an XLA compile on jax)
+            W0 = sb.asarray(np.zeros((d, m)), dt, be.state_device(Xb))
         else:
             wn, _ = native(w0, "w0")
             shape = tuple(wn.shape)

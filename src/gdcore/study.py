@@ -289,8 +289,15 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     xp = sb.xp
     d, m = prep.w0.shape
     with be.context(prep.dtype):
-        W = xp.permute_dims(xp.reshape(batch.W, (d, k, m)), (1, 0, 2))
-        weights = to_library(W[:, :, 0] if prep.y_was_1d else W, prep)
+        view = sb.host_view(batch.W)
+        if view is None:
+            W = xp.permute_dims(xp.reshape(batch.W, (d, k, m)), (1, 0, 2))
+            W = W[:, :, 0] if prep.y_was_1d else W
+        else:  # in numpy (no XLA compiles on jax), then one copy back
+            W = view.reshape(d, k, m).transpose(1, 0, 2)
+            W = np.ascontiguousarray(W[:, :, 0] if prep.y_was_1d else W)
+            W = sb.asarray(W, prep.dtype, be.state_device(prep.X))
+        weights = to_library(W, prep)
         w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
         w_star = to_library(sb.asarray(w_star, prep.dtype, prep.device), prep)
     status = tuple(status_of(c, v) for c, v in zip(conv, div))

@@ -118,6 +118,14 @@ class BackendBase:
 
         return np.asarray(x)
 
+    def host_view(self, x):
+        """``x`` as a numpy array *without a copy* when it lives in host memory, else None.
+
+        Lets small glue (checks, reshapes) run in numpy instead of as this
+        library's ops; on jax every eager op on a new shape is an XLA compile.
+        """
+        return None
+
     def context(self, dtype: str):
         """Context entered around all work of one call (e.g. jax's local x64)."""
         return contextlib.nullcontext()

@@ -224,6 +224,15 @@ class JaxBackend(BackendBase):
             return jax.enable_x64(True)  # scoped: the user's global setting is untouched
         return super().context(dtype)
 
+    def host_view(self, x):
+        """A read-only numpy view of a jax array on one CPU device (no copy, no XLA compile)."""
+        if not isinstance(x, jax.Array):
+            return None
+        devices = x.sharding.device_set
+        if len(devices) != 1 or next(iter(devices)).platform != "cpu":
+            return None
+        return np.asarray(x)
+
     def asarray(self, data, dtype, device):
         if isinstance(data, jax.Array):
             out = data.astype(dtype)
@@ -312,12 +321,16 @@ class JaxBackend(BackendBase):
                                record_weights=record_weights, lr_mult=lr_mult,
                                batch_size=batch_size, seed=seed)
         dt = W0.dtype
+
+        def scalar(v):  # cast in numpy: jnp.asarray(v, dtype=dt) is an XLA compile per dtype
+            return jax.device_put(np.asarray(v, dtype=dt))
+
         if lr_mult is not None:
-            lr_mult = jnp.asarray(np.asarray(lr_mult)[: max(epochs, 1)], dtype=dt)
+            lr_mult = scalar(np.asarray(lr_mult)[: max(epochs, 1)])
         q, n = self._split_n(p)
         state, rows, hist, end = _run(
-            q, W0, lrs, opt, lr_mult, jnp.asarray(loss_star, dtype=dt), jnp.asarray(rtol, dtype=dt),
-            jnp.asarray(divergence_factor, dtype=dt), epochs=epochs,
+            q, W0, lrs, opt, lr_mult, scalar(loss_star), scalar(rtol),
+            scalar(divergence_factor), epochs=epochs,
             stop_on_convergence=stop_on_convergence, record_weights=record_weights, n=n,
             rows=self._block_rows(p, W0.shape[1]),
         )
