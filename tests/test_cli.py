@@ -177,18 +177,19 @@ def test_sweep_default_lrs_bracket_lr_crit(house_csv, capsys):
     assert "diverged" in out and "converged" in out
 
 
-def test_chunked_sweep_equals_one_sweep():
-    from gdcore.cli import _merge_sweeps
+def test_cli_sweep_is_one_vectorised_call(house_csv, monkeypatch, capsys):
+    """No chunks of lrs (each would redo the pass over X): one sweep, its epochs drive the bar."""
+    calls = []
+    real = gdcore.sweep
 
-    X, y = gdcore.make_linear(n=30, seed=1)
-    lrs = np.geomspace(0.05, 1.2, 10)
-    whole = gdcore.sweep(X, y, lrs, epochs=30)
-    merged = _merge_sweeps([gdcore.sweep(X, y, part, epochs=30) for part in np.array_split(lrs, 3)])
-    assert merged.status == whole.status
-    assert merged.converged_epoch == whole.converged_epoch
-    assert merged.best_lr == whole.best_lr
-    np.testing.assert_allclose(merged.losses, whole.losses, rtol=1e-12)
-    np.testing.assert_allclose(merged.weights, whole.weights, rtol=1e-12)
+    def counting(*args, **kwargs):
+        calls.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gdcore, "sweep", counting)
+    assert main(["sweep", str(house_csv), "--target", "price", "--features", "size", "--lrs",
+                 "1e-6:1e-4:40:log", "--epochs", "30", "--no-stop"]) == 0
+    assert calls == [40]
 
 
 def test_progress_degrades_without_tqdm(monkeypatch):
@@ -198,6 +199,9 @@ def test_progress_degrades_without_tqdm(monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     items = [1, 2, 3]
     assert _progress(items, enabled=True, desc="x") is items
+    from gdcore.cli import _epoch_bar
+
+    assert _epoch_bar(enabled=True, total=10, desc="x") is None
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -338,3 +338,19 @@ def test_jax_sweep_of_a_new_shape_compiles_two_programs():
         counting[0] = False
     assert type(first.weights) is type(X) and first.weights.shape == (17, 3)
     assert again.weights.shape == (17, 3)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_sweep_callback_reports_epochs_and_changes_nothing(name):
+    require(name)
+    X, y = gdcore.make_linear(n=40, seed=2)
+    lrs = [0.1, 0.7, 1.01]
+    seen = []
+    with_cb = gdcore.sweep(X, y, lrs, epochs=25, backend=name, callback=seen.append)
+    plain = gdcore.sweep(X, y, lrs, epochs=25, backend=name)
+    # eager loops: every epoch in order; jax's compiled loop: once, at its last epoch
+    assert seen == ([25] if name == "jax" else list(range(1, 26)))
+    assert with_cb.status == plain.status and with_cb.converged_epoch == plain.converged_epoch
+    np.testing.assert_array_equal(with_cb.losses, plain.losses)
+    with pytest.raises(TypeError, match="callback must be a function"):
+        gdcore.sweep(X, y, lrs, backend=name, callback=3)

@@ -57,14 +57,13 @@ def _fits(a, dtype) -> bool:
 
 def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_convergence,
             record_weights, method, lr_mult=None, batch_size=None, seed=0,
-            devices=None) -> Runs:
+            devices=None, on_epoch=None) -> Runs:
     """Run K learning rates of optimizer ``opt`` on the prepared problem in one vectorised program.
 
     ``opt``'s hyperparameters are host numbers or (K,) sequences (one per
     run); ``lr_mult`` the host schedule factors (``lrs`` are then base lrs).
     """
     be, sb = prep.backend, prep.state
-    xp = sb.xp
     n, d = prep.X.shape
     m = prep.Y.shape[1]
     k = len(lrs)
@@ -110,7 +109,7 @@ def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_co
         out = be.run(problem, W0, lr_arr, opt, loss_star=quad.loss_star, epochs=epochs, rtol=rtol,
                      divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
                      record_weights=record_weights, lr_mult=lr_mult, batch_size=batch_size,
-                     seed=seed)
+                     seed=seed, on_epoch=on_epoch)
         losses = sb.to_numpy(out.losses).astype(np.float64).T
         conv = sb.to_numpy(out.converged_epoch).astype(np.int64)
         div = sb.to_numpy(out.diverged_epoch).astype(np.int64)

@@ -83,6 +83,17 @@ def _library_call(fn, *args, **kwargs):
         raise UsageError(_one_line(exc)) from None
 
 
+def _epoch_bar(*, enabled, total, desc):
+    """A tqdm bar on stderr counting epochs, or None (disabled, no tqdm, not a terminal)."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, leave=False)
+
+
 def _progress(iterable, *, enabled, desc, total=None):
     """tqdm over ``iterable`` on stderr when available and stderr is a terminal."""
     if not enabled:
@@ -564,36 +575,6 @@ def _losses_csv(runs) -> str:
     return buf.getvalue()
 
 
-def _merge_sweeps(parts):
-    """One SweepResult from sweeps of consecutive chunks of lrs on the same data."""
-    import dataclasses
-
-    import numpy as np
-
-    from gdcore._compat import array_namespace
-
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    xp = array_namespace(first.weights)
-
-    def cat(name):
-        return sum((tuple(getattr(p, name)) for p in parts), ())
-
-    return dataclasses.replace(
-        first,
-        lrs=np.concatenate([p.lrs for p in parts]),
-        losses=np.vstack([p.losses for p in parts]),
-        status=cat("status"),
-        converged_epoch=cat("converged_epoch"),
-        diverged_epoch=cat("diverged_epoch"),
-        predicted_epochs=cat("predicted_epochs"),
-        regime=cat("regime"),
-        final_loss=np.concatenate([p.final_loss for p in parts]),
-        weights=xp.concat([p.weights for p in parts], axis=0),
-    )
-
-
 def _sweep(args) -> int:
     import numpy as np
 
@@ -607,21 +588,18 @@ def _sweep(args) -> int:
         lrs = np.geomspace(s.lr_crit / 50, 1.2 * s.lr_crit, 60)
         print(f"no --lrs given: 60 lrs from lr_crit/50 = {lrs[0]:.3g} to 1.2 lr_crit = "
               f"{lrs[-1]:.3g} (geometric)")
-    # Long direct-path sweeps run in chunks of lrs so that a progress bar can move.  On the
-    # Gram path (the default whenever n >= 4d) every chunk would redo the pass over X that
-    # dominates the time, so there the sweep is one call.
+    # One vectorised sweep; on long runs a progress bar counts its epochs.
     n, d = X.shape
-    gram = gdcore._engine.choose_method("auto", n, d) == "gram"
     work = n * d * len(lrs) * max(args.epochs, 1)
-    n_chunks = min(len(lrs), 20) if (work > 2e8 and not gram) else 1
-    chunks = np.array_split(lrs, n_chunks)
-    parts = [
-        _library_call(gdcore.sweep, X, y, chunk, epochs=args.epochs, backend=args.backend,
-                      rtol=args.rtol, standardize=args.standardize,
-                      stop_on_convergence=not args.no_stop)
-        for chunk in _progress(chunks, enabled=args.progress and n_chunks > 1, desc="sweep")
-    ]
-    sw = _merge_sweeps(parts)
+    bar = _epoch_bar(enabled=args.progress and work > 2e8, total=args.epochs, desc="sweep")
+    try:
+        sw = _library_call(gdcore.sweep, X, y, lrs, epochs=args.epochs, backend=args.backend,
+                           rtol=args.rtol, standardize=args.standardize,
+                           stop_on_convergence=not args.no_stop,
+                           callback=None if bar is None else (lambda e: bar.update(e - bar.n)))
+    finally:
+        if bar is not None:
+            bar.close()
     d = sw.to_dict()
     print(_table(d["runs"]))
     print(_table_note(args.epochs, args.rtol))

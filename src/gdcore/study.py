@@ -196,10 +196,17 @@ class SweepResult:
         return df
 
 
+def _check_callback(callback):
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function of the epoch number (or None), got "
+                        f"{callback!r}.")
+    return callback
+
+
 def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3,
           dtype=None, stop_on_convergence=False, divergence_factor=1e6, method="auto",
           standardize=False, momentums=None, nesterov=False, batch_size=None,
-          seed=0, devices=None, optimizer=None) -> SweepResult:
+          seed=0, devices=None, optimizer=None, callback=None) -> SweepResult:
     """Train every learning rate in ``lrs`` at once, in one vectorised program.
 
     The K runs are stacked as the columns of one (d, K) weight matrix (d, K*m
@@ -235,6 +242,10 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     optimizer : optimizer value, optional
         What every run runs, from :mod:`gdcore.optimizers` (default ``gd()``);
         not together with ``momentums=``/``nesterov=``, which sweep momentum.
+    callback : callable, optional
+        ``callback(epoch)`` after every epoch of the (single) vectorised loop,
+        e.g. to move a progress bar; on jax, whose epoch loop is one compiled
+        program, it is called once, with the last epoch, when the loop ends.
 
     Returns
     -------
@@ -277,7 +288,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     batch = execute(prep, quad, lr_arr, opt, epochs=epochs, rtol=rtol,
                     divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
                     record_weights=False, method=method, batch_size=batch_size, seed=seed,
-                    devices=devices)
+                    devices=devices, on_epoch=_check_callback(callback))
     k = lr_arr.size
     losses = np.full((k, epochs + 1), np.nan)
     losses[:, : batch.losses.shape[1]] = batch.losses

@@ -175,12 +175,13 @@ class BackendBase:
 
     def run(self, p, W0, lrs, opt, *, loss_star, epochs, rtol, divergence_factor,
             stop_on_convergence, record_weights, lr_mult=None, batch_size=None,
-            seed=0) -> RunOutput:
+            seed=0, on_epoch=None) -> RunOutput:
         """K runs of optimizer ``opt`` on problem ``p`` from ``W0`` (d, K*m) at ``lrs`` (K,).
 
         ``opt``'s hyperparameters and ``lrs`` are arrays of the state backend;
         ``lr_mult`` (host float64, one factor per epoch) is a schedule;
-        ``batch_size``/``seed`` make it mini-batch SGD.
+        ``batch_size``/``seed`` make it mini-batch SGD; ``on_epoch(epoch)`` is
+        called after every epoch (the eager loop only).
         """
         xp = self.state_backend.xp
         if lr_mult is not None:
@@ -189,7 +190,7 @@ class BackendBase:
             self.value_and_grad(p), self.loss_fn(p), opt, W0, lrs, epochs=epochs,
             loss_star=loss_star, rtol=rtol, divergence_factor=divergence_factor,
             stop_on_convergence=stop_on_convergence, record_weights=record_weights, xp=xp,
-            loop=self.loop, lr_mult=lr_mult,
+            loop=self.loop if on_epoch is None else core.ReportingLoop(on_epoch), lr_mult=lr_mult,
             batches=self.batches(p, batch_size, seed) if batch_size else None,
         )
         ran = int(epoch) + 1

@@ -32,6 +32,7 @@ from gdcore._compat import device
 
 __all__ = [
     "EagerLoop",
+    "ReportingLoop",
     "RunState",
     "Thresholds",
     "advance",
@@ -199,6 +200,30 @@ class EagerLoop:
     @staticmethod
     def stack(buffer, xp):
         return xp.stack(buffer)
+
+
+class ReportingLoop(EagerLoop):
+    """:class:`EagerLoop` that calls ``on_epoch(epoch)`` after every epoch (progress bars).
+
+    Examples
+    --------
+    >>> seen = []
+    >>> loop = ReportingLoop(seen.append)
+    >>> loop.while_loop(lambda c: 1, lambda c, n: (c[0] + 1,), (0,), 3), seen
+    ((3,), [1, 2, 3])
+    """
+
+    def __init__(self, on_epoch):
+        self.on_epoch = on_epoch
+
+    def while_loop(self, alive, body, carry, steps):
+        while carry[0] < steps:
+            n_alive = int(alive(carry))
+            if n_alive == 0:
+                return carry
+            carry = body(carry, n_alive)
+            self.on_epoch(int(carry[0]))
+        return carry
 
 
 def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
