@@ -14,6 +14,7 @@ and its convergence bookkeeping (``_loop``), the QR used by the analysis
 from gdcore.core._adam import Adam, AdamState
 from gdcore.core._loop import (
     EagerLoop,
+    ReportingLoop,
     RunState,
     Thresholds,
     advance,
@@ -27,6 +28,7 @@ from gdcore.core._loop import (
 )
 from gdcore.core._mse import (
     block_rows,
+    PythonFold,
     blockwise,
     direct_grad,
     direct_loss,
@@ -44,6 +46,7 @@ __all__ = [
     "GD",
     "DataProblem",
     "EagerLoop",
+    "ReportingLoop",
     "Momentum",
     "MomentumState",
     "Nesterov",
@@ -53,6 +56,7 @@ __all__ = [
     "Thresholds",
     "advance",
     "block_rows",
+    "PythonFold",
     "blockwise",
     "direct_grad",
     "direct_loss",

@@ -14,8 +14,11 @@ least-squares problem with the same Hessian ``H = (2/n) X^T X`` and
 
 from __future__ import annotations
 
+from gdcore._compat import device
+
 __all__ = [
     "block_rows",
+    "PythonFold",
     "blockwise",
     "direct_grad",
     "direct_loss",
@@ -75,7 +78,26 @@ def block_rows(d, cols):
     return max(1024, (1 << 20) // max(d + cols, 1))
 
 
-def blockwise(block_value_and_grad, X, Y, W, rows):
+class PythonFold:
+    """How :func:`blockwise` visits full blocks eagerly: a Python loop and standard slicing.
+
+    A compiled backend passes its own (jax: ``lax.fori_loop`` and
+    ``dynamic_slice``, whose start may be traced).
+    """
+
+    @staticmethod
+    def fold(count, body, init):
+        acc = init
+        for i in range(count):
+            acc = body(i, acc)
+        return acc
+
+    @staticmethod
+    def take(A, start, rows):
+        return A[start : start + rows, ...]
+
+
+def blockwise(block_value_and_grad, X, Y, W, rows, xp, fold=PythonFold):
     """Per-run loss and gradient summed over blocks of at most ``rows`` rows.
 
     ``block_value_and_grad(X_b, Y_b, W)`` returns one block's share of the
@@ -84,19 +106,26 @@ def blockwise(block_value_and_grad, X, Y, W, rows):
     the exact sum of the blocks' shares; only the order of the additions
     changes.  Visiting ``X`` block by block reads it from memory once per
     epoch instead of twice (``X @ W``, then ``X^T R``): on a tall ``X`` that
-    does not fit in cache this is what bounds an epoch.
+    does not fit in cache this is what bounds an epoch.  ``fold`` says how to
+    loop over the full blocks (:class:`PythonFold`, or a compiled loop); the
+    ragged tail, if any, is one more block after them.
     """
     n = X.shape[0]
     if n <= rows:
         return block_value_and_grad(X, Y, W)
-    loss = grad = None
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)  # the standard leaves out-of-bounds stops unspecified
-        part_loss, part_grad = block_value_and_grad(X[start:stop, :], Y[start:stop, :], W)
-        if loss is None:
-            loss, grad = part_loss, part_grad
-        else:
-            loss, grad = loss + part_loss, grad + part_grad
+    full = n // rows
+
+    def body(i, acc):
+        start = i * rows
+        loss, grad = block_value_and_grad(fold.take(X, start, rows), fold.take(Y, start, rows), W)
+        return acc[0] + loss, acc[1] + grad
+
+    zeros = (xp.zeros((W.shape[1] // Y.shape[1],), dtype=W.dtype, device=device(W)),
+             xp.zeros_like(W))
+    loss, grad = fold.fold(full, body, zeros)
+    if full * rows < n:  # the standard leaves out-of-bounds stops unspecified: slice exactly
+        tail_loss, tail_grad = block_value_and_grad(X[full * rows : n, ...], Y[full * rows : n, ...], W)
+        loss, grad = loss + tail_loss, grad + tail_grad
     return loss, grad
 
 

@@ -67,7 +67,7 @@ class DataProblem(NamedTuple):
         def block(Xb, Yb, W):
             return direct_grad(Xb, Yb, W, xp, n=n)
 
-        return blockwise(block, self.X, self.Y, W, rows)
+        return blockwise(block, self.X, self.Y, W, rows, xp)
 
     def take(self, idx, xp):
         """The problem restricted to the rows ``idx`` (a mini-batch)."""
