@@ -122,7 +122,7 @@ def _history(prep, quad, lrs, betas, epochs, rtol, nesterov=False):
     return out
 
 
-def _contraction(eigenvalues, lr, beta):
+def contraction(eigenvalues, lr, beta):
     """Per-direction contraction factor per epoch: |1 - lr lambda| (plain), the root modulus (momentum)."""
     lam = np.asarray(eigenvalues, dtype=np.float64)
     lr = np.asarray(lr, dtype=np.float64)[..., None]
@@ -291,7 +291,7 @@ def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backen
     c0 = V.T @ (prep.state.to_numpy(prep.w0)[:, 0].astype(np.float64) - w_star)
     sel = list(range(d - 1, -1, -1)) if d <= 6 else [d - 1, d - 2, d - 3, 2, 1, 0]
     comp_pred = _predicted_components(c0[sel], lam[sel], run_lr, run_beta, epochs)
-    factors = _contraction(lam[sel], run_lr, run_beta)  # (R, s)
+    factors = contraction(lam[sel], run_lr, run_beta)  # (R, s)
 
     data = dict(
         lrs=lrs, betas=betas, epochs=epochs, rtol=rtol, d=d, n=n, stab=stab, loss_star=loss_star,

@@ -256,10 +256,10 @@ def build(D) -> str:
     lo, hi = float(lrs[0]) / 1.15, float(lrs[-1]) * 1.15
     fine = np.geomspace(lo, hi, 240)
     lam_pos = stab.eigenvalues[stab.eigenvalues > 0]
-    from gdcore._explore import _contraction
+    from gdcore._explore import contraction
 
     def rho_of(lr_values, beta):
-        return np.max(_contraction(lam_pos, lr_values, np.full(np.shape(lr_values), beta)), axis=-1)
+        return np.max(contraction(lam_pos, lr_values, np.full(np.shape(lr_values), beta)), axis=-1)
 
     rho_fine = [np.minimum(rho_of(fine, b), 1.6).round(5).tolist() for b in betas]
     rho_pts = [np.minimum(rho_of(lrs, b), 1.6).round(5).tolist() for b in betas]
