@@ -584,36 +584,37 @@ class Stability:
                 "predicted_epochs(X=..., y=...) needs the eigenvectors of the analysis; build this "
                 "object with gdcore.stability(X) rather than by hand."
             )
-        G, b, w0h = self._data_stats(X, y, w0, backend, quad.G)
+        w_star, w0h = self._data_stats(X, y, w0, backend, quad.G)
         lam, V, pos = quad.eigenvalues, quad.eigenvectors, quad.positive
-        Vp = V[:, pos]
-        w_star = Vp @ ((Vp.T @ b) / (lam[pos][:, None] / 2.0))  # min-norm least squares
         c = V.T @ (w0h - w_star)
         a = np.where(pos, lam / 2.0, 0.0) * np.sum(c * c, axis=1)
         return predicted_converged_epoch(lam, a, lr, rtol)
 
     @staticmethod
     def _data_stats(X, y, w0, backend, G_ref):
-        """Host float64 ``X^T X / n``, ``X^T Y / n`` and ``w0`` (d, m) of the analysed ``X``.
+        """Host float64 ``w*`` and ``w0`` (d, m) of the analysed ``X`` with targets ``y``.
 
-        Tries ``X`` as given, then standardized; the first whose Gram matrix is
-        ``G_ref`` (to within float64 accumulation) is the matrix analysed.
+        Tries ``X`` as given, then standardized; the first whose Gram matrix
+        ``R^T R / n`` is ``G_ref`` (to within float64 accumulation) is the matrix
+        analysed.  ``w*`` comes from the same factorisation of ``[X | y]`` as
+        :func:`analyse` (never from the normal equations).
         """
         from gdcore._inputs import prepare
 
         scale = max(float(np.max(np.abs(G_ref))), np.finfo(np.float64).tiny) if G_ref.size else 1.0
         for standardize in (False, True):
             prep = prepare(X, y, w0, backend=backend, standardize=standardize)
-            if prep.X.shape[1] != G_ref.shape[0]:
+            n, d = prep.X.shape
+            if d != G_ref.shape[0]:
                 break
-            to_np = prep.backend.to_numpy
-            Xh = np.asarray(to_np(prep.X), dtype=np.float64)
-            Yh = np.asarray(to_np(prep.Y), dtype=np.float64)
-            n = Xh.shape[0]
-            G = Xh.T @ Xh / n
-            if np.max(np.abs(G - G_ref), initial=0.0) <= 1e-9 * scale:
-                w0h = np.asarray(prep.state.to_numpy(prep.w0), dtype=np.float64)
-                return G, Xh.T @ Yh / n, w0h
+            be = prep.backend
+            with be.context("float64"):
+                R = be.factor(prep.X, prep.Y)
+            if not np.all(np.isfinite(R)):
+                break
+            quad = from_factor(R, n, d)
+            if np.max(np.abs(quad.G - G_ref), initial=0.0) <= 1e-9 * scale:
+                return quad.w_star, np.asarray(prep.state.to_numpy(prep.w0), dtype=np.float64)
         raise ValueError(
             "predicted_epochs: X is not the matrix this Stability object analysed (its X^T X / n "
             "differs, raw or standardized); pass the same X, or use gdcore.stability(X) of the new data."
