@@ -13,7 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import gdcore
-from gdcore.testing import assert_close, default_rtol, gradient, problems
+from gdcore.testing import default_rtol, gradient, problems
 
 from conftest import AUTOGRAD, BACKENDS, assert_same_decisions, require, run_events
 

@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 
-from gdcore import backends
 from gdcore._compat import library_of
 from gdcore._inputs import host
 
