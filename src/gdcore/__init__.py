@@ -11,7 +11,7 @@ and array-api-strict, measured *and* predicted in closed form.
 ['converged', 'converged', 'diverged']
 """
 
-from gdcore import optimizers, schedules
+from gdcore import models, optimizers, schedules
 from gdcore._analysis import Stability
 from gdcore._errors import BackendUnavailable, IllConditionedWarning
 from gdcore._explore import Explorer, explore
@@ -49,6 +49,7 @@ __all__ = [
     "fit",
     "lr_find",
     "make_linear",
+    "models",
     "optimizers",
     "schedules",
     "stability",

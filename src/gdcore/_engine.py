@@ -57,17 +57,30 @@ def _fits(a, dtype) -> bool:
 
 def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_convergence,
             record_weights, method, lr_mult=None, batch_size=None, seed=0,
-            devices=None, on_epoch=None) -> Runs:
+            devices=None, on_epoch=None, model=None) -> Runs:
     """Run K learning rates of optimizer ``opt`` on the prepared problem in one vectorised program.
 
     ``opt``'s hyperparameters are host numbers or (K,) sequences (one per
     run); ``lr_mult`` the host schedule factors (``lrs`` are then base lrs).
+    With ``model`` (a :class:`gdcore.core.MLPSpec` or a backend's model, and
+    ``quad`` None) the runs train that model from ``prep.w0``, its flat (P, 1)
+    parameter column: the problem is a :class:`gdcore.core.ModelProblem` and
+    ``L*`` is taken as 0 (docs/definitions.md, "Models non-linear in their weights").
     """
     be, sb = prep.backend, prep.state
     n, d = prep.X.shape
     m = prep.Y.shape[1]
     k = len(lrs)
-    asked = method or be.default_method()
+    if model is not None:
+        if batch_size or devices is not None:
+            raise ValueError(
+                "batch_size= and devices= are for the linear model; a model non-linear in its "
+                "weights trains full-batch on one device here. Drop them, or use model=None."
+            )
+        d, m = prep.w0.shape[0], 1  # the weights are the flat parameter column
+        asked = method = "direct"
+    else:
+        asked = method or be.default_method()
     if batch_size and not be.supports_minibatches():
         raise ValueError(
             f"mini-batch SGD is not available on the {be.name} backend (each batch would be a "
@@ -75,6 +88,7 @@ def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_co
         )
     method = "direct" if batch_size else choose_method(asked, n, d)
     check_representable(lrs, prep.dtype)
+    loss_star = 0.0 if quad is None else quad.loss_star
     if method == "gram" and not _fits(quad.G, prep.dtype):
         if asked == "gram":
             raise ValueError(
@@ -99,14 +113,16 @@ def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_co
         W0 = state_array(np.broadcast_to(w0, (d, k, m)).reshape(d, k * m))
         lr_arr = state_array(lrs)
         opt = type(opt)(*(state_array(h, (k,)) for h in opt))  # one value per run, traced on jax
-        if method == "gram":
+        if model is not None:
+            problem = core.ModelProblem(prep.X, prep.Y, model)
+        elif method == "gram":
             problem = core.ReducedProblem(state_array(quad.G), state_array(quad.w_star),
                                           state_array(quad.loss_star))
         else:
             problem = core.DataProblem(prep.X, prep.Y)
         if devices is not None:
             problem, W0, lr_arr, opt = be.distribute(problem, W0, lr_arr, opt, devices)
-        out = be.run(problem, W0, lr_arr, opt, loss_star=quad.loss_star, epochs=epochs, rtol=rtol,
+        out = be.run(problem, W0, lr_arr, opt, loss_star=loss_star, epochs=epochs, rtol=rtol,
                      divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
                      record_weights=record_weights, lr_mult=lr_mult, batch_size=batch_size,
                      seed=seed, on_epoch=on_epoch)

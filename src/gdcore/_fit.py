@@ -186,7 +186,7 @@ def _json_float(v: float):
 def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3, dtype=None,
         stop_on_convergence=False, divergence_factor=1e6, record_weights=False,
         method=None, standardize=False, momentum=0.0, nesterov=False, batch_size=None,
-        seed=0, devices=None, optimizer=None) -> FitResult:
+        seed=0, devices=None, optimizer=None, model=None, sharpness_every=None) -> FitResult:
     """Fit ``y ~ X @ w`` by gradient descent on the mean squared error.
 
     Full-batch, constant-lr gradient descent by default; any optimizer of
@@ -260,6 +260,21 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         From :mod:`gdcore.optimizers`: ``gd()`` (the default), ``momentum(beta,
         nesterov=False)``, ``adam(b1, b2, eps)``.  Not together with
         ``momentum=``/``nesterov=``.
+    model : model value, optional
+        What is trained (:mod:`gdcore.models`): ``linear()`` (the default) or
+        ``mlp(hidden, activation, seed)``; also a ``torch.nn.Module`` (backend
+        "torch") or a jax function ``apply(params, X)`` with ``w0=params``
+        (backend "jax").  A non-linear model returns a
+        :class:`gdcore._nonlinear.ModelFitResult`: its Hessian moves, so
+        instead of closed-form predictions it carries the measured sharpness
+        lambda_0 at ``w0`` (``result.stability``), and a run diverges when its
+        loss is non-finite or exceeds ``divergence_factor * L(w0)`` within the
+        ``epochs`` given (a rise alone proves nothing there).  ``w0`` is then
+        the parameter tuple ``(W1, b1, W2, b2, ...)``; ``L*`` is taken as 0.
+    sharpness_every : int, optional
+        Non-linear models: measure the sharpness (top Hessian eigenvalue, by
+        Lanczos on Hessian-vector products) every this many epochs into
+        ``result.sharpness = (epochs, values)``, to compare with ``2 / lr``.
 
     Returns
     -------
@@ -292,6 +307,26 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         lr = base = check_lr(lr)
         table = None
     opt = optimizers.resolve(optimizer, momentum, nesterov)
+    if not _is_linear(model):
+        if batch_size is not None or devices is not None:
+            raise ValueError(
+                "batch_size= and devices= are for the linear model; a non-linear model trains "
+                "full-batch on one device. Drop them."
+            )
+        from gdcore._nonlinear import fit_model
+
+        return fit_model(X, y, model=model, lr=lr, lr_mult=table, epochs=epochs,
+                         backend=backend, device=device, w0=w0, rtol=rtol, dtype=dtype,
+                         stop_on_convergence=stop_on_convergence,
+                         divergence_factor=divergence_factor, record_weights=record_weights,
+                         standardize=standardize, optimizer=opt,
+                         sharpness_every=sharpness_every, method=method)
+    if sharpness_every is not None:
+        raise ValueError(
+            "sharpness_every= tracks the moving Hessian of a non-linear model; the linear "
+            "model's Hessian is fixed, its sharpness is result.stability.lambda_max at every epoch. "
+            "Pass model=gdcore.models.mlp(...) or drop sharpness_every."
+        )
     prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
     batch_size, seed = check_batch(batch_size, seed, prep.X.shape[0])
     quad = _analysis.analyse(prep)
@@ -344,14 +379,29 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     )
 
 
-def stability(X, *, backend="auto", device=None, standardize=False) -> Stability:
+def stability(X, y=None, *, model=None, w0=None, backend="auto", device=None, dtype=None,
+              standardize=False) -> Stability:
     """Spectrum of the MSE Hessian ``H = (2/n) X^T X`` and what it means for the lr.
 
     Parameters
     ----------
     X : array-like, shape (n, d)
+    y : array-like, optional
+        Targets; needed for a non-linear ``model`` (its Hessian depends on the
+        residuals), ignored by the linear model, whose Hessian does not.
+    model : model value, optional
+        ``gdcore.models.linear()`` (default): the exact spectrum below.  A
+        non-linear model (``gdcore.models.mlp(...)``, a torch module, a jax
+        function with ``w0``) returns a :class:`gdcore._nonlinear.Curvature`:
+        the sharpness lambda_0 at ``w0`` by Lanczos on at most 30
+        Hessian-vector products, ``lr_crit = 2 / lambda_0``, and
+        ``regime(lr)`` ("below-edge"/"above-edge"), ``label(lrs)`` (adds a
+        measured "divergent").
+    w0 : initial parameters of a non-linear model (default: its initialisation).
     backend, device
         Where ``X^T X`` is computed (default: the library of ``X``).
+    dtype : {None, "float32", "float64"}
+        As in :func:`fit` (non-linear models).
     standardize : bool
         Analyse the standardized columns instead (see :func:`fit`).
 
@@ -369,5 +419,24 @@ def stability(X, *, backend="auto", device=None, standardize=False) -> Stability
     >>> round(s.lambda_max, 3), round(s.lr_opt, 3)
     (2.029, 0.726)
     """
-    prep = prepare(X, None, backend=backend, device=device, standardize=standardize)
+    if not _is_linear(model):
+        if y is None:
+            raise ValueError(
+                "stability of a non-linear model needs y: its Hessian depends on the residuals "
+                "at w0. Call gdcore.stability(X, y, model=...)."
+            )
+        from gdcore._nonlinear import stability_model
+
+        return stability_model(X, y, model=model, w0=w0, backend=backend, device=device,
+                               dtype=dtype, standardize=standardize)
+    if w0 is not None:
+        raise ValueError("w0 is for a non-linear model; the linear model's Hessian does not depend on it.")
+    prep = prepare(X, None, backend=backend, device=device, dtype=dtype, standardize=standardize)
     return stability_of(_analysis.analyse(prep, with_optimum=False))
+
+
+def _is_linear(model) -> bool:
+    """Whether ``model`` is the linear model (``None`` or ``gdcore.models.linear()``)."""
+    from gdcore import models
+
+    return model is None or isinstance(model, models.Linear)

@@ -12,7 +12,7 @@ import numpy as np
 from gdcore import _analysis, optimizers
 from gdcore._analysis import Stability, stability_of
 from gdcore._engine import execute, noise_floor, predict_runs, status_of
-from gdcore._fit import Optimum
+from gdcore._fit import _is_linear, Optimum
 from gdcore._inputs import (
     check_batch,
     check_epochs,
@@ -206,7 +206,8 @@ def _check_callback(callback):
 def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3,
           dtype=None, stop_on_convergence=False, divergence_factor=1e6, method="auto",
           standardize=False, momentums=None, nesterov=False, batch_size=None,
-          seed=0, devices=None, optimizer=None, callback=None) -> SweepResult:
+          seed=0, devices=None, optimizer=None, callback=None, model=None,
+          sharpness_every=None) -> SweepResult:
     """Train every learning rate in ``lrs`` at once, in one vectorised program.
 
     The K runs are stacked as the columns of one (d, K) weight matrix (d, K*m
@@ -246,6 +247,15 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         ``callback(epoch)`` after every epoch of the (single) vectorised loop,
         e.g. to move a progress bar; on jax, whose epoch loop is one compiled
         program, it is called once, with the last epoch, when the loop ends.
+    model : model value, optional
+        As in :func:`gdcore.fit`.  A non-linear model runs the K lrs in one
+        program too (a leading K axis on every parameter, batched matmuls) and
+        returns a :class:`gdcore._nonlinear.ModelSweepResult`: each status
+        within the horizon (``epochs``), the measured ``divergence_onset`` and
+        lambda_0's ``lr_crit`` and bracket ``(2, 4) / lambda_0``.
+    sharpness_every : int, optional
+        Non-linear models: the sharpness of every run every this many epochs
+        (``result.sharpness``), for the edge-of-stability figure.
 
     Returns
     -------
@@ -262,6 +272,27 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     check_y(y, "sweep")
     lr_arr = check_lrs(lrs)
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
+    if not _is_linear(model):
+        if momentums is not None or nesterov or batch_size is not None or devices is not None:
+            raise ValueError(
+                "momentums=, nesterov=, batch_size= and devices= are for the linear model; with a "
+                "non-linear model pass optimizer=gdcore.optimizers.momentum(beta) for momentum."
+            )
+        from gdcore._nonlinear import sweep_model
+
+        return sweep_model(X, y, lr_arr, model=model, w0=w0, backend=backend, device=device,
+                           dtype=dtype, standardize=standardize, epochs=epochs, rtol=rtol,
+                           divergence_factor=divergence_factor,
+                           stop_on_convergence=stop_on_convergence, optimizer=optimizer,
+                           sharpness_every=sharpness_every,
+                           method=None if method == "auto" else method,
+                           on_epoch=_check_callback(callback))
+    if sharpness_every is not None:
+        raise ValueError(
+            "sharpness_every= tracks the moving Hessian of a non-linear model; the linear "
+            "model's sharpness is result.stability.lambda_max at every epoch. Pass "
+            "model=gdcore.models.mlp(...) or drop sharpness_every."
+        )
     grid, betas = None, None
     if momentums is not None or nesterov:
         if optimizer is not None:

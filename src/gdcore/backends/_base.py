@@ -192,6 +192,7 @@ class BackendBase:
             stop_on_convergence=stop_on_convergence, record_weights=record_weights, xp=xp,
             loop=self.loop if on_epoch is None else core.ReportingLoop(on_epoch), lr_mult=lr_mult,
             batches=self.batches(p, batch_size, seed) if batch_size else None,
+            quadratic=p.quadratic,
         )
         ran = int(epoch) + 1
         return RunOutput(state.W, state.converged_epoch, state.diverged_epoch, rows[:ran, ...],

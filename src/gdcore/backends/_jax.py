@@ -33,6 +33,14 @@ __all__ = ["BACKEND", "trace_count"]
 
 _TRACES = {"run": 0}
 
+# A model problem is a pytree of its data; the model (a static description, or the user's
+# apply function) is part of the structure, so a new model recompiles, new data does not.
+jax.tree_util.register_pytree_node(
+    core.ModelProblem,
+    lambda p: ((p.X, p.Y), (p.model, p.n)),
+    lambda aux, leaves: core.ModelProblem(leaves[0], leaves[1], aux[0], aux[1]),
+)
+
 
 def trace_count() -> int:
     """How many times the compiled epoch loop has been traced (i.e. compiled) so far."""
@@ -143,7 +151,7 @@ def _run(p, W0, lrs, opt, lr_mult, loss_star, rtol, divergence_factor, *, epochs
         _problem_vg(p, rows), partial(p.loss, xp=jnp), opt, W0, lrs, epochs=epochs,
         loss_star=loss_star, rtol=rtol, divergence_factor=divergence_factor,
         stop_on_convergence=stop_on_convergence, record_weights=record_weights, xp=jnp,
-        loop=JaxLoop, lr_mult=lr_mult,
+        loop=JaxLoop, lr_mult=lr_mult, quadratic=p.quadratic,
     )
 
 

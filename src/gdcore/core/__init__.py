@@ -35,18 +35,22 @@ from gdcore.core._mse import (
     gram_grad,
     gram_loss,
 )
+from gdcore.core._models import ACTIVATIONS, MLPSpec, ModelProblem
 from gdcore.core._optim import GD, Momentum, MomentumState, Nesterov, NoState
 from gdcore.core._problem import DataProblem, ReducedProblem
 from gdcore.core._qr import qr_rows, tsqr
 from gdcore.core._scale import standardize
 
 __all__ = [
+    "ACTIVATIONS",
     "Adam",
     "AdamState",
     "GD",
     "DataProblem",
     "EagerLoop",
     "ReportingLoop",
+    "MLPSpec",
+    "ModelProblem",
     "Momentum",
     "MomentumState",
     "Nesterov",

@@ -228,7 +228,7 @@ class ReportingLoop(EagerLoop):
 
 def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
           divergence_factor, stop_on_convergence, record_weights, xp, loop=EagerLoop,
-          lr_mult=None, batches=None):
+          lr_mult=None, batches=None, quadratic=True):
     """Run K optimisation runs of ``opt`` together: the one epoch driver of gdcore.
 
     Parameters
@@ -249,6 +249,11 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
     batches
         Optional ``batches(epoch)``, an iterable of value_and_grad functions,
         one per mini-batch (SGD; eager loops only).
+    quadratic
+        Whether the loss is a quadratic of the weights (a linear model).  Only
+        then does a rise above ``L_0`` prove divergence; on a model non-linear
+        in its weights a run diverges when its loss is non-finite or exceeds
+        ``divergence_factor * L_0`` (docs/definitions.md).
 
     Returns
     -------
@@ -274,7 +279,7 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
     m = W0.shape[1] // k
     opt = per_column_hyper(opt, m, xp)
     lr_cols = per_column(lrs, m, xp)
-    rise_rule = not opt.may_rise and lr_mult is None and batches is None
+    rise_rule = quadratic and not opt.may_rise and lr_mult is None and batches is None
     separate_loss = opt.lookahead or batches is not None
     eps = xp.finfo(W0.dtype).eps
 

@@ -48,6 +48,7 @@ class DataProblem(NamedTuple):
     n: int | None = None
 
     method = "direct"
+    quadratic = True
 
     def loss(self, W, xp):
         """Per-run MSE (K,) at the stacked weights ``W`` (d, K*m)."""
@@ -95,6 +96,7 @@ class ReducedProblem(NamedTuple):
     loss_star: Any
 
     method = "gram"
+    quadratic = True
 
     def loss(self, W, xp):
         """Per-run loss (K,) from the Gram matrix."""
