@@ -345,4 +345,77 @@ class JaxBackend(BackendBase):
         )
 
 
+class JaxApplyModel:
+    """A user's jax function ``apply(params, X)`` as a gdcore model (backend "jax", ``w0=params``).
+
+    ``params`` is any pytree of arrays; gdcore flattens it into the (P, K)
+    column layout of every gdcore model and ``jax.vmap`` s ``apply`` over the K
+    runs; the output is reshaped to (n, m).  Results give parameters back in
+    ``w0``'s tree structure.
+    """
+
+    name = "jax-function"
+    quadratic = False
+
+    def __init__(self, apply):
+        self.apply = apply
+
+    def describe(self) -> str:
+        return f"jax {getattr(self.apply, '__name__', 'function')}"
+
+    def bind(self, prep, w0):
+        if w0 is None:
+            raise ValueError(
+                "a jax function model needs its initial parameters: pass w0=params (the pytree "
+                "apply(params, X) takes)."
+            )
+        leaves, treedef = jax.tree_util.tree_flatten(w0)
+        if not leaves:
+            raise ValueError("w0 has no arrays; pass the pytree of parameters apply(params, X) takes.")
+        host = [np.asarray(leaf, dtype=np.float64) for leaf in leaves]
+        flat = np.concatenate([h.reshape(-1) for h in host])
+        if not np.all(np.isfinite(flat)):
+            raise ValueError("w0 contains nan or inf; pass finite initial parameters.")
+        return _BoundApply(self.apply, treedef, tuple(h.shape for h in host), flat)
+
+
+class _BoundApply:
+    """``apply`` bound to its parameter tree; hashable (a static part of the compiled loop)."""
+
+    def __init__(self, apply, treedef, shapes, flat):
+        self.apply, self.treedef, self.shapes, self.flat = apply, treedef, shapes, flat
+
+    def __hash__(self):
+        return hash((self.apply, self.treedef, self.shapes))
+
+    def __eq__(self, other):
+        return (isinstance(other, _BoundApply) and self.apply is other.apply
+                and self.treedef == other.treedef and self.shapes == other.shapes)
+
+    def initial(self):
+        return self.flat
+
+    def _unflatten(self, col, reshape):
+        leaves, o = [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape, dtype=np.int64))
+            leaves.append(reshape(col[o : o + size], shape))
+            o += size
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+
+    def loss(self, X, Y, W, xp, n=None):
+        n = X.shape[0] if n is None else n
+
+        def one(col):
+            out = self.apply(self._unflatten(col, jnp.reshape), X)
+            r = jnp.reshape(out, (X.shape[0], -1)) - Y
+            return jnp.sum(r * r) / n
+
+        return jax.vmap(one, in_axes=1)(W)
+
+    def params(self, flat):
+        """One run's parameters in ``w0``'s tree structure (numpy leaves)."""
+        return self._unflatten(np.asarray(flat), np.reshape)
+
+
 BACKEND = JaxBackend()

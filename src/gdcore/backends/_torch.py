@@ -80,3 +80,89 @@ class TorchBackend(BackendBase):
 
 
 BACKEND = TorchBackend()
+
+
+class TorchModuleModel:
+    """A user's ``torch.nn.Module`` as a gdcore model (``fit(..., model=module, backend="torch")``).
+
+    The module is never modified: its parameters are read once (or taken from
+    ``w0``, a dict ``name -> tensor`` or a sequence in ``named_parameters()``
+    order), flattened into the (P, K) column layout of every gdcore model, and
+    every forward pass is ``torch.func.functional_call`` with one column's
+    parameters, ``torch.func.vmap``-ed over the K runs.  Buffers are used as
+    they are.  The output is reshaped to (n, m).
+    """
+
+    name = "torch-module"
+    quadratic = False
+
+    def __init__(self, module):
+        self.module = module
+
+    @classmethod
+    def wrap(cls, module):
+        return cls(module)
+
+    def describe(self) -> str:
+        return f"torch {type(self.module).__name__}"
+
+    def bind(self, prep, w0):
+        named = [(k, tuple(p.shape)) for k, p in self.module.named_parameters()]
+        if not named:
+            raise ValueError("the torch module has no parameters to train; give it some (e.g. nn.Linear).")
+        if w0 is None:
+            values = [p.detach().cpu().double().numpy() for _, p in self.module.named_parameters()]
+        else:
+            if isinstance(w0, dict):
+                missing = [k for k, _ in named if k not in w0]
+                if missing:
+                    raise ValueError(f"w0 lacks the module's parameters {missing}; pass every "
+                                     "name of module.named_parameters().")
+                w0 = [w0[k] for k, _ in named]
+            if len(w0) != len(named):
+                raise ValueError(f"w0 has {len(w0)} arrays; the module has {len(named)} parameters "
+                                 f"{[k for k, _ in named]}.")
+            values = [np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v,
+                                 dtype=np.float64) for v in w0]
+            for (k, shape), v in zip(named, values):
+                if v.shape != shape:
+                    raise ValueError(f"w0[{k!r}] has shape {v.shape}; the module needs {shape}.")
+        flat = np.concatenate([v.reshape(-1) for v in values])
+        if not np.all(np.isfinite(flat)):
+            raise ValueError("w0 (or the module's parameters) contains nan or inf; pass finite values.")
+        return _BoundModule(self.module, tuple(named), flat, prep)
+
+
+class _BoundModule:
+    """A module bound to its parameter layout: ``loss`` over (P, K) columns, ``params`` back."""
+
+    def __init__(self, module, named, flat, prep):
+        self.module, self.named, self.flat, self.prep = module, named, flat, prep
+
+    def initial(self):
+        return self.flat
+
+    def _unflatten(self, col):
+        out, o = {}, 0
+        for k, shape in self.named:
+            size = int(np.prod(shape, dtype=np.int64))
+            out[k] = col[o : o + size].reshape(shape)
+            o += size
+        return out
+
+    def loss(self, X, Y, W, xp, n=None):
+        n = X.shape[0] if n is None else n
+
+        def one(col):
+            out = torch.func.functional_call(self.module, self._unflatten(col), (X,))
+            r = out.reshape(X.shape[0], -1) - Y
+            return torch.sum(r * r) / n
+
+        return torch.func.vmap(one, in_dims=1)(W)
+
+    def params(self, flat):
+        """One run's parameters as a dict ``name -> tensor`` (the module's names, X's device)."""
+        dev = self.prep.device
+        dt = getattr(torch, self.prep.dtype)
+        return {k: torch.as_tensor(np.ascontiguousarray(v), dtype=dt, device=dev)
+                for k, v in self._unflatten(np.asarray(flat)).items()}
