@@ -34,7 +34,8 @@ from gdcore import optimizers
 from gdcore._engine import execute, status_of
 from gdcore._inputs import host, prepare, to_library
 
-__all__ = ["Curvature", "ModelFitResult", "ModelSweepResult", "fit_model", "prepare_model",
+__all__ = ["Curvature", "ModelFitResult", "ModelSweepResult", "fit_model", "initial_curvature",
+           "prepare_model",
            "stability_model", "sweep_model"]
 
 LANCZOS_STEPS = 30
@@ -223,6 +224,11 @@ class Curvature:
         return {"model": self.model, "lambda_max": self.lambda_max, "lr_crit": self.lr_crit,
                 "bracket": list(self.bracket), "backend": self.backend, "dtype": self.dtype,
                 "hvps": self.hvps}
+
+
+def initial_curvature(mp) -> Curvature:
+    """:class:`Curvature` at the prepared model's ``w0`` (lambda_0 by Lanczos)."""
+    return _curvature(mp, _sharpness(mp, mp.w0[:, None])[0][0])
 
 
 def _curvature(mp, lam0, measure=None) -> Curvature:

@@ -408,7 +408,12 @@ class LRFinderResult:
     suggest : str
         Which suggestion ``suggestion`` is (``method`` is its older name).
     lr_opt, lr_crit : float
-        The analytic optimum and stability limit of the same data.
+        The analytic optimum and stability limit of the same data.  With a
+        non-linear ``model``: ``lr_opt`` is None (no closed form) and
+        ``lr_crit`` is ``2 / lambda_0``, the measured edge at ``w0``.
+    bracket : tuple or None
+        Non-linear models: ``(2 / lambda_0, 4 / lambda_0)``, from stable to
+        catapult to divergent (see :class:`gdcore._nonlinear.Curvature`).
     distance : dict
         ``suggestion / lr_opt`` for every suggestion (1.0 is perfect).
     disagreement : float
@@ -429,6 +434,7 @@ class LRFinderResult:
     lr_crit: float
     stopped_early: bool
     stability: Stability
+    bracket: Any = None
 
     @property
     def method(self) -> str:
@@ -442,7 +448,9 @@ class LRFinderResult:
 
     @property
     def distance(self) -> dict:
-        return {k: (v / self.lr_opt if v is not None else None) for k, v in self.suggestions.items()}
+        """``suggestion / lr_opt`` per suggestion (non-linear models: ``/ lr_crit``, i.e. 2/lambda_0)."""
+        ref = self.lr_opt if self.lr_opt is not None else self.lr_crit
+        return {k: (v / ref if v is not None else None) for k, v in self.suggestions.items()}
 
     @property
     def disagreement(self) -> float:
@@ -459,6 +467,7 @@ class LRFinderResult:
             "lr_opt": self.lr_opt,
             "lr_crit": self.lr_crit,
             "stopped_early": self.stopped_early,
+            "bracket": None if self.bracket is None else list(self.bracket),
             "lrs": self.lrs.tolist(),
             "losses": [float(v) if math.isfinite(v) else None for v in self.losses],
             "smoothed": [float(v) if math.isfinite(v) else None for v in self.smoothed],
@@ -499,7 +508,7 @@ def _steep(lrs, losses):
 def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="numpy",
             device=None, w0=None, dtype=None, smoothing=0.98, stop_factor=5.0, suggest="steep",
             standardize=False, optimizer=None, beta=None, diverge_th=None,
-            method=None) -> LRFinderResult:
+            method=None, model=None) -> LRFinderResult:
     """The learning-rate range test, with the analytic answer beside it.
 
     One gradient-descent run whose lr grows every step from ``lr_min`` to
@@ -542,6 +551,11 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     optimizer : optimizer value, optional
         What takes the steps (default ``gdcore.optimizers.gd()``); ``lr_opt``
         and ``lr_crit`` are those of plain gradient descent.
+    model : model value, optional
+        As in :func:`gdcore.fit`.  With a non-linear model the result puts the
+        measured bracket of lambda_0, ``(2, 4) / lambda_0``, beside the
+        suggestions (``bracket``, ``lr_crit``) instead of the linear model's
+        analytic ``lr_opt``.
     beta, diverge_th, method
         The older names of ``smoothing``, ``stop_factor`` and ``suggest``,
         still accepted (``beta`` is momentum elsewhere, ``method`` direct/gram).
@@ -581,17 +595,27 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
         raise ValueError(f"suggest must be 'valley', 'steep' or 'minimum/10', got {suggest!r}.")
 
     opt = optimizers.resolve(optimizer)
-    prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
-    quad = _analysis.analyse(prep)
-    stab = stability_of(quad)
-    # Nothing to learn: w0 already minimises the loss (y = X @ w0, or y = 0 and w0 = 0).  The
-    # loss gap at w0, in float64 from the analysis, is then rounding next to the problem's
-    # size (the loss at w = 0 and the energy of w0).
-    w0_host = prep.state.to_numpy(prep.w0).astype(np.float64)
-    gap0 = float(np.sum(_analysis.gap_weights(quad, w0_host)))
-    size = quad.loss_star + float(np.sum(quad.w_star * (quad.G @ quad.w_star))) + float(
-        np.sum(w0_host * (quad.G @ w0_host)))
-    nothing_to_learn = gap0 <= np.finfo(prep.dtype).eps * size
+    if not _is_linear(model):
+        from gdcore._nonlinear import initial_curvature, prepare_model
+
+        mp = prepare_model(X, y, model, w0, backend=backend, device=device, dtype=dtype,
+                           standardize=standardize)
+        prep, quad, spec = mp.prep, None, mp.spec
+        stab = initial_curvature(mp)
+        nothing_to_learn, gap0 = False, None
+    else:
+        prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
+        quad = _analysis.analyse(prep)
+        stab = stability_of(quad)
+        # Nothing to learn: w0 already minimises the loss (y = X @ w0, or y = 0 and w0 = 0).  The
+        # loss gap at w0, in float64 from the analysis, is then rounding next to the problem's
+        # size (the loss at w = 0 and the energy of w0).
+        w0_host = prep.state.to_numpy(prep.w0).astype(np.float64)
+        gap0 = float(np.sum(_analysis.gap_weights(quad, w0_host)))
+        size = quad.loss_star + float(np.sum(quad.w_star * (quad.G @ quad.w_star))) + float(
+            np.sum(w0_host * (quad.G @ w0_host)))
+        nothing_to_learn = gap0 <= np.finfo(prep.dtype).eps * size
+        spec = None
     if mode == "exp":
         ramp = np.geomspace(lr_min, lr_max, steps)
     else:
@@ -604,7 +628,7 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     factor = 2.0 * max(stop_factor / (1.0 - smoothing), 2.0)
     runs = execute(prep, quad, [1.0], opt, epochs=steps - 1, rtol=0.5,
                    divergence_factor=factor, stop_on_convergence=False, record_weights=False,
-                   method="direct", lr_mult=ramp)
+                   method="direct", lr_mult=ramp, model=spec)
     lrs, raw, smooth = [], [], []
     avg, best, stopped = 0.0, math.inf, False
     for i, val in enumerate(runs.losses[0].tolist()):
@@ -650,8 +674,18 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
             stacklevel=2,
         )
     result = LRFinderResult(lrs, raw, smooth, suggestions, suggestions[suggest], suggest,
-                            stab.lr_opt, stab.lr_crit, stopped, stab)
-    if result.disagreement > 10:
+                            getattr(stab, "lr_opt", None), stab.lr_crit, stopped, stab,
+                            getattr(stab, "bracket", None))
+    if result.disagreement > 10 and quad is None:
+        warnings.warn(
+            f"lr_find's suggestions disagree by {result.disagreement:.0f}x "
+            f"({', '.join(f'{k}={v:.3g}' for k, v in suggestions.items() if v is not None)}); "
+            f"the measured edge of stability at w0 is 2/lambda_0={stab.lr_crit:.3g}, and training "
+            f"diverges above about 4/lambda_0={2 * stab.lr_crit:.3g}. Narrow lr_min/lr_max.",
+            LRFinderWarning,
+            stacklevel=2,
+        )
+    elif result.disagreement > 10:
         warnings.warn(
             f"lr_find's suggestions disagree by {result.disagreement:.0f}x "
             f"({', '.join(f'{k}={v:.3g}' for k, v in suggestions.items() if v is not None)}); "
