@@ -263,3 +263,78 @@ def test_bad_model_input_is_refused_clearly(call, match):
     x, y = _wave(10, 1.0)
     with pytest.raises((ValueError, TypeError), match=match):
         call(x, y)
+
+
+def _dense_top_eigenvalue(spec, x, y, w):
+    """Top eigenvalue of the dense Hessian of one run's loss, by torch.autograd.functional.hessian."""
+    require("torch")
+    import torch
+
+    from gdcore.backends import get
+
+    xt = get("torch").xp
+    X, Y = torch.tensor(x), torch.tensor(y.reshape(len(y), -1))
+
+    def loss(flat):
+        return spec.loss(X, Y, flat.reshape(-1, 1), xt)[0]
+
+    H = torch.autograd.functional.hessian(loss, torch.tensor(w)).numpy()
+    return float(np.linalg.eigvalsh((H + H.T) / 2)[-1])
+
+
+@pytest.mark.parametrize("hidden, act, seed", [((12,), "tanh", 0), ((6, 5), "tanh", 1),
+                                               ((10,), "relu", 2)])
+def test_lambda0_from_30_hvps_matches_the_dense_hessian(backend, hidden, act, seed):
+    """Lanczos in <= 30 products within 0.5% of the dense Hessian's top eigenvalue (P > 30)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(25, 2))
+    y = np.sin(2 * x[:, 0]) + x[:, 1] ** 2
+    m = gdcore.models.mlp(hidden, act, seed=seed)
+    spec = m.spec(2, 1)
+    assert spec.size > 30  # Lanczos cannot simply span the whole space
+    w = np.concatenate([p.ravel() for p in m.init(2, 1)])
+    exact = _dense_top_eigenvalue(spec, x, y, w)
+    c = gdcore.stability(x, y, model=m, backend=backend, dtype="float64")
+    assert c.hvps <= 30
+    assert abs(c.lambda_max - exact) <= 5e-3 * exact, (c.lambda_max, exact)
+    assert c.lr_crit == 2 / c.lambda_max
+
+
+def test_backends_agree_on_lambda0(backend):
+    x, y = _wave(50, 3.0)
+    m = gdcore.models.mlp((40,), seed=3)
+    ref = gdcore.stability(x, y, model=m, backend="numpy").lambda_max
+    got = gdcore.stability(x, y, model=m, backend=backend, dtype="float64").lambda_max
+    assert abs(got - ref) <= 1e-6 * ref
+
+
+def test_the_sharpness_is_tracked_against_the_dense_hessian():
+    """r.sharpness every k epochs equals the dense Hessian's top eigenvalue at those weights."""
+    x, y = _wave(30, 3.0)
+    m = gdcore.models.mlp((10,), seed=5)
+    r = gdcore.fit(x, y, lr=0.8 * gdcore.stability(x, y, model=m).lr_crit, epochs=40, model=m,
+                   sharpness_every=20, record_weights=True)
+    epochs, values = r.sharpness
+    assert epochs.tolist() == [0, 20, 40]
+    spec = m.spec(1, 1)
+    for e, v in zip(epochs, values):
+        w = np.concatenate([np.asarray(p).ravel() for p in r.history[e]])
+        exact = _dense_top_eigenvalue(spec, x, y, w)
+        assert abs(v - exact) <= 1e-6 * exact
+    assert abs(values[0] / r.stability.lambda_max - 1) < 1e-9
+
+
+def test_edge_of_stability_is_reproduced():
+    """Cohen et al. 2021 on a 1-20-1 tanh net: at lr = 0.5 x 2/lambda_0 the sharpness rises from
+    lambda_0 = lr_crit's half of 2/lr to 2/lr and hovers there (late third: median within 10%)."""
+    x, y = _wave(100, 8.0)
+    m = gdcore.models.mlp((20,), seed=0)
+    lam0 = gdcore.stability(x, y, model=m).lambda_max
+    lr = 1.0 / lam0
+    r = gdcore.fit(x, y, lr=lr, epochs=6000, model=m, sharpness_every=250)
+    epochs, values = r.sharpness
+    ratio = values / (2.0 / lr)
+    assert abs(ratio[0] - 0.5) < 1e-9  # starts at lambda_0 = half the edge
+    late = ratio[epochs >= 4000]
+    assert abs(np.median(late) - 1.0) <= 0.10, late
+    assert np.all(np.abs(late - 1.0) <= 0.15), late
