@@ -141,6 +141,9 @@ class BackendBase:
         The direct path visits ``X`` in row blocks (:func:`gdcore.core.blockwise`),
         so each epoch reads ``X`` from memory once.
         """
+        if isinstance(p, core.ModelProblem) and hasattr(p.model, "runs_per_block"):
+            runs = p.model.runs_per_block(p.X.shape[0], self.xp.finfo(p.X.dtype).bits // 8)
+            return partial(p.value_and_grad, xp=self.xp, runs=runs)
         if not isinstance(p, core.DataProblem):
             return partial(p.value_and_grad, xp=self.xp)
 
