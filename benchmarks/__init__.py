@@ -6,6 +6,8 @@ Benchmarks (one module each, see ``benchmarks/README.md``):
 * ``sweep_1000`` -- 1,000 learning rates: the blog's loop once per lr vs ``gdcore.sweep``
 * ``large``      -- 1,000,000 x 64: the direct path vs the memory-bandwidth floor, memory
 * ``scaling``    -- ``sweep`` time against n and against the number of lrs K
+* ``mlp_sweep``  -- a 1-100-1 tanh MLP, 64 lrs x 500 epochs: a loop of ``fit(model=)`` vs one
+  ``sweep(model=)``
 * ``dask``       -- ``fit(backend="dask")`` on a LocalCluster vs in-memory numpy, and out of
   core (module ``dask_scale.py``)
 
@@ -18,7 +20,7 @@ import sys
 
 __all__ = ["BENCHMARKS"]
 
-BENCHMARKS = ("seed_fit", "sweep_1000", "large", "scaling", "dask")
+BENCHMARKS = ("seed_fit", "sweep_1000", "large", "scaling", "mlp_sweep", "dask")
 
 # The entry point and the worker import ``benchmarks.<name>``.  The ``dask`` benchmark lives in
 # ``dask_scale.py`` (a ``dask.py`` here would shadow the library for any script run from this
