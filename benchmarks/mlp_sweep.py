@@ -138,9 +138,30 @@ def work(kind, backend, repeats, loop_lrs) -> dict:
         "lr_crit": first.stability.lr_crit,
         "statuses": {s: first.status.count(s) for s in sorted(set(first.status))},
         "status_agree": agree,
-        "sweep_hotspots": hotspots(lambda: sweep(repeats + 2)),
-        "fit_hotspots": hotspots(lambda: fit(subset[0], repeats + 2)),
+        "sweep_hotspots": hotspots(lambda: sweep(repeats + 2), top=12),
+        "fit_hotspots": hotspots(lambda: fit(subset[0], repeats + 2), top=12),
     }
+
+
+WRAPPERS = ("_nonlinear.py:sweep_model", "_nonlinear.py:fit_model", "_engine.py:execute",
+            "core/_loop.py:drive", "core/_loop.py:while_loop", "backends/_base.py:run")
+
+
+def _profile_note(spots) -> str:
+    """Shares of one profiled call: lambda_0 (``_sharpness``), the epochs (``run``), the top inner function."""
+    by = {h["function"]: h["share"] for h in spots}
+    bits = []
+    lam = next((v for f, v in by.items() if f.endswith(":_sharpness")), None)
+    if lam is not None:
+        bits.append(f"{lam:.0%} lambda_0")
+    runs = next((v for f, v in by.items() if f.endswith(":run")), None)
+    if runs is not None:
+        bits.append(f"{runs:.0%} epochs")
+    inner = next((h for h in spots if h["function"] not in WRAPPERS
+                  and not h["function"].endswith((":_sharpness", ":run"))), None)
+    if inner is not None:
+        bits.append(f"top {inner['share']:.0%} {inner['function']}")
+    return "profile: " + ", ".join(bits) if bits else ""
 
 
 def report(results: list[dict], quick: bool, out_dir=None) -> dict:
@@ -171,8 +192,7 @@ def report(results: list[dict], quick: bool, out_dir=None) -> dict:
         c = res["sweep_cpu"]
         bits.append(f"sweep CPU user {c['user_s']:.2f} s sys {c['sys_s']:.2f} s")
         if res["sweep_hotspots"]:
-            h = res["sweep_hotspots"][0]
-            bits.append(f"profile: {h['share']:.0%} in {h['function']}")
+            bits.append(_profile_note(res["sweep_hotspots"]))
         if be == "jax":
             rec = res["trace_count_after"] != res["trace_count_before"]
             bits.append(f"first sweep (compile) {res['first_sweep_s']:.2f} s, traces "
@@ -195,8 +215,7 @@ def report(results: list[dict], quick: bool, out_dir=None) -> dict:
         c = res["fit_cpu"]
         lbits.append(f"one fit CPU user {c['user_s']:.3f} s sys {c['sys_s']:.3f} s")
         if res["fit_hotspots"]:
-            h = res["fit_hotspots"][0]
-            lbits.append(f"profile: {h['share']:.0%} in {h['function']}")
+            lbits.append(_profile_note(res["fit_hotspots"]))
         lbits.append(f"statuses agree with the sweep {res['status_agree']}/{res['loop_lrs']}")
         rows.append(row("loop of 64 fit (baseline)", be, lp, 1.0, "; ".join(lbits),
                         scaled=res["scale_factor"] != 1, scale_factor=res["scale_factor"],
