@@ -42,7 +42,8 @@ EPOCHS = 500
 N = 100
 HIDDEN = (100,)
 SEED = 0
-QUICK_LOOP = {"array-api-strict": 8}  # --quick: lrs timed in the loop (others: 16)
+# --quick: (lrs timed in the loop, repeats); array-api-strict's sweep alone takes ~5-10 s
+QUICK = {"array-api-strict": (4, 1)}
 
 
 def lrs():
@@ -54,9 +55,8 @@ def lrs():
 def plan(quick: bool, repeats: int | None = None) -> list[dict]:
     tasks = []
     for b in BACKENDS:
-        loop_lrs = QUICK_LOOP.get(b, 16) if quick else K
-        tasks.append({"kind": "mlp", "backend": b, "repeats": repeats or (3 if quick else 5),
-                      "loop_lrs": loop_lrs})
+        loop_lrs, r = QUICK.get(b, (16, 3)) if quick else (K, 5)
+        tasks.append({"kind": "mlp", "backend": b, "repeats": repeats or r, "loop_lrs": loop_lrs})
     return tasks
 
 
@@ -66,14 +66,6 @@ def _data(backend):
     x = np.linspace(-1.0, 1.0, N, dtype=np.float32)
     y = np.sin(3.0 * x).astype(np.float32)
     return _common.native(np.ascontiguousarray(x[:, None]), backend), _common.native(y, backend)
-
-
-def _cpu(fn):
-    """Wall seconds, and user and system CPU seconds of this process, of ``fn()``."""
-    t0, c0 = time.perf_counter(), os.times()
-    fn()
-    c1 = os.times()
-    return time.perf_counter() - t0, c1.user - c0.user, c1.system - c0.system
 
 
 def work(kind, backend, repeats, loop_lrs) -> dict:
@@ -104,17 +96,23 @@ def work(kind, backend, repeats, loop_lrs) -> dict:
     first_fits = loop(0)
     first_loop_s = time.perf_counter() - t0
     traces_before = _common.trace_count(backend)
+    c0 = os.times()
     sweep_t = measure(sweep, repeats=repeats, warmup=0)
+    c1 = os.times()
     loop_t = measure(loop, repeats=repeats, warmup=0)
+    c2 = os.times()
     traces_after = _common.trace_count(backend)
     # the fixed costs of one call: lambda_0 alone (stability) and a fit of 0 epochs
     lam_t = measure(lambda i: gdcore.stability(X, y, model=model, backend=backend,
                                                dtype="float32"), repeats=max(5, repeats), warmup=1)
     fit0_t = measure(lambda i: fit(subset[0], i, epochs=0), repeats=max(5, repeats), warmup=1)
     sweep0_t = measure(lambda i: sweep(i, epochs=0), repeats=max(3, repeats), warmup=1)
-    # process CPU time of one sweep and one fit (system time: allocator page faults)
-    sweep_cpu = _cpu(lambda: sweep(repeats + 1))
-    fit_cpu = _cpu(lambda: fit(subset[0], repeats + 1))
+    # process CPU seconds per sweep and per fit over the timed calls (system: allocator page faults)
+    sweep_cpu = (sweep_t["median_s"], (c1.user - c0.user) / repeats,
+                 (c1.system - c0.system) / repeats)
+    per_fit = repeats * len(subset)
+    fit_cpu = (loop_t["median_s"] / len(subset), (c2.user - c1.user) / per_fit,
+               (c2.system - c1.system) / per_fit)
     # statuses: the loop's runs against the sweep's runs at the same lrs
     idx = [int(np.argmin(np.abs(grid - lr))) for lr in subset]
     agree = sum(f.status == first.status[j] for f, j in zip(first_fits, idx))
@@ -130,8 +128,8 @@ def work(kind, backend, repeats, loop_lrs) -> dict:
         "sweep_epochs0": sweep0_t,
         "first_sweep_s": first_sweep_s,
         "first_loop_s": first_loop_s,
-        "sweep_cpu": dict(zip(("wall_s", "user_s", "sys_s"), sweep_cpu)),
-        "fit_cpu": dict(zip(("wall_s", "user_s", "sys_s"), fit_cpu)),
+        "sweep_cpu": dict(zip(("wall_s", "user_s", "sys_s"), sweep_cpu)),  # per sweep
+        "fit_cpu": dict(zip(("wall_s", "user_s", "sys_s"), fit_cpu)),  # per fit
         "trace_count_before": traces_before,
         "trace_count_after": traces_after,
         "lambda_0": first.stability.lambda_max,
@@ -148,7 +146,7 @@ WRAPPERS = ("_nonlinear.py:sweep_model", "_nonlinear.py:fit_model", "_engine.py:
 
 
 def _profile_note(spots) -> str:
-    """Shares of one profiled call: lambda_0 (``_sharpness``), the epochs (``run``), the top inner function."""
+    """Shares of one profiled call: lambda_0 (``_sharpness``), the epochs (``run``), the top inner one."""
     by = {h["function"]: h["share"] for h in spots}
     bits = []
     lam = next((v for f, v in by.items() if f.endswith(":_sharpness")), None)
@@ -190,7 +188,7 @@ def report(results: list[dict], quick: bool, out_dir=None) -> dict:
         bits.append(f"lambda_0 (stability) {lam * 1e3:.1f} ms = {lam / sw['median_s']:.1%} of the "
                     f"sweep, {K * lam / lp['median_s']:.0%} of the loop")
         c = res["sweep_cpu"]
-        bits.append(f"sweep CPU user {c['user_s']:.2f} s sys {c['sys_s']:.2f} s")
+        bits.append(f"CPU per sweep user {c['user_s']:.2f} s sys {c['sys_s']:.2f} s")
         if res["sweep_hotspots"]:
             bits.append(_profile_note(res["sweep_hotspots"]))
         if be == "jax":
@@ -213,7 +211,7 @@ def report(results: list[dict], quick: bool, out_dir=None) -> dict:
         lbits.append(f"per fit {lp['median_s'] / K * 1e3:.1f} ms, of which fit(epochs=0) "
                      f"{fixed * 1e3:.1f} ms")
         c = res["fit_cpu"]
-        lbits.append(f"one fit CPU user {c['user_s']:.3f} s sys {c['sys_s']:.3f} s")
+        lbits.append(f"CPU per fit user {c['user_s']:.3f} s sys {c['sys_s']:.3f} s")
         if res["fit_hotspots"]:
             lbits.append(_profile_note(res["fit_hotspots"]))
         lbits.append(f"statuses agree with the sweep {res['status_agree']}/{res['loop_lrs']}")
