@@ -65,13 +65,17 @@ def onset_of(target: str, n: int, seed: int, backend="numpy") -> dict:
     model = gdcore.models.mlp(HIDDEN, "tanh", seed=seed)
     curv = gdcore.stability(X, y, model=model, backend=backend)
     lr_crit = curv.lr_crit
-    ratios, status, div_epoch = [], [], []
+    ratios, status, div_epoch, peak, final = [], [], [], [], []
 
     def run(grid):
         s = gdcore.sweep(X, y, grid * lr_crit, epochs=EPOCHS, model=model, backend=backend)
         ratios.extend(float(r) for r in grid)
         status.extend(s.status)
         div_epoch.extend(s.diverged_epoch)
+        L0 = s.losses[:, :1]
+        with np.errstate(invalid="ignore"):
+            peak.extend(np.nanmax(s.losses / L0, axis=1).tolist())  # the loss spike, x L_0
+        final.extend((s.final_loss / L0[:, 0]).tolist())
         return s
 
     s = run(COARSE)
@@ -80,9 +84,8 @@ def onset_of(target: str, n: int, seed: int, backend="numpy") -> dict:
         lo, hi = COARSE[first - 1], COARSE[first]
         run(np.geomspace(lo, hi, REFINE + 1)[1:-1])
     order = np.argsort(ratios)
-    ratios = [ratios[i] for i in order]
-    status = [status[i] for i in order]
-    div_epoch = [div_epoch[i] for i in order]
+    ratios, status, div_epoch, peak, final = ([v[i] for i in order]
+                                              for v in (ratios, status, div_epoch, peak, final))
     diverged = [r for r, st in zip(ratios, status) if st == "diverged"]
     onset = min(diverged) if diverged else None
     below = max((r for r in ratios if onset is None or r < onset), default=None)
@@ -93,8 +96,9 @@ def onset_of(target: str, n: int, seed: int, backend="numpy") -> dict:
             "lr_crit": lr_crit, "onset": onset, "last_stable_below": below,
             "onset_epoch": None if onset is None else div_epoch[ratios.index(onset)],
             "survivors_above_onset": survivors,
-            "runs": [{"lr_over_lr_crit": r, "status": st, "diverged_epoch": e}
-                     for r, st, e in zip(ratios, status, div_epoch)]}
+            "runs": [{"lr_over_lr_crit": r, "status": st, "diverged_epoch": e,
+                      "peak_loss_over_L0": float(pk), "final_loss_over_L0": float(fl)}
+                     for r, st, e, pk, fl in zip(ratios, status, div_epoch, peak, final)]}
 
 
 def quantiles(v) -> dict:
@@ -110,7 +114,16 @@ def summarise(rows) -> dict:
     runs = [run for r in rows for run in r["runs"]]
     below = [run for run in runs if run["lr_over_lr_crit"] < 1.0]
     below_div = [run for run in below if run["status"] == "diverged"]
+    # the catapult: runs above the edge that did not diverge; did their loss spike above L_0?
+    cat = [run for run in runs if run["lr_over_lr_crit"] > 1.0 and run["status"] != "diverged"]
+    stable = [run for run in below if run["status"] != "diverged"]
     return {"networks": len(rows), "with_onset": len(onsets),
+            "catapult_runs": len(cat), "catapult_spiked": sum(r["peak_loss_over_L0"] > 1.0 for r in cat),
+            "catapult_peak_quantiles": quantiles([r["peak_loss_over_L0"] for r in cat]) if cat else None,
+            "catapult_final_quantiles": quantiles([r["final_loss_over_L0"] for r in cat]) if cat else None,
+            "below_edge_final_quantiles": quantiles([r["final_loss_over_L0"] for r in stable])
+            if stable else None,
+            "below_edge_spiked": sum(r["peak_loss_over_L0"] > 1.0 for r in stable),
             "onset_quantiles": quantiles(onsets) if onsets else None,
             "onset_in_bracket": in_bracket, "onset_above_bracket": sum(o > 2.0 for o in onsets),
             "onset_below_lr_crit": sum(o < 1.0 for o in onsets),
@@ -148,7 +161,7 @@ def table(rows, summary, seconds, cpu) -> str:
                f"**{summary['runs_below_lr_crit_diverged']}/{summary['runs_below_lr_crit']}** |")
     out.append("")
     out.append(f"{summary['networks']} networks ({len(TARGETS)} targets x {len(SIZES)} sizes x "
-               f"{summary['networks'] // (len(TARGETS) * len(SIZES))} seeds), {EPOCHS} epochs, "
+               f"{len({r['seed'] for r in rows})} seeds), {EPOCHS} epochs, "
                f"numpy float64, {seconds:.0f} s ({cpu:.0f} s of CPU). Onset in [2, 4]/lambda_0: "
                f"{summary['onset_in_bracket']}; above 4/lambda_0: {summary['onset_above_bracket']}; "
                f"below 2/lambda_0: {summary['onset_below_lr_crit']}; no divergence up to "
@@ -156,6 +169,18 @@ def table(rows, summary, seconds, cpu) -> str:
                f"2/lambda_0 that diverged: {summary['runs_below_lr_crit_diverged']} of "
                f"{summary['runs_below_lr_crit']}. Networks with a run above the onset that did not "
                f"diverge (non-monotone): {summary['non_monotone_networks']}.")
+    if summary["catapult_runs"]:
+        pq, fq = summary["catapult_peak_quantiles"], summary["catapult_final_quantiles"]
+        out.append("")
+        out.append(f"Catapult: {summary['catapult_runs']} runs above 2/lambda_0 did not diverge; "
+                   f"the loss of {summary['catapult_spiked']} of them rose above L_0 first "
+                   f"(peak / L_0: median {pq['median']:.3g}, max {pq['max']:.3g}); final loss / L_0: "
+                   f"median {fq['median']:.2g}, max {fq['max']:.2g}.")
+    if summary["below_edge_final_quantiles"]:
+        bq = summary["below_edge_final_quantiles"]
+        out.append(f"Below 2/lambda_0: the loss of {summary['below_edge_spiked']} of "
+                   f"{summary['runs_below_lr_crit'] - summary['runs_below_lr_crit_diverged']} runs "
+                   f"rose above L_0; final loss / L_0: median {bq['median']:.2g}, max {bq['max']:.2g}.")
     return "\n".join(out)
 
 
