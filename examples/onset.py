@@ -135,7 +135,7 @@ def summarise(rows) -> dict:
 def table(rows, summary, seconds, cpu) -> str:
     """The Markdown table (one line per target and n) and the totals."""
     out = ["| target | n | seeds | lambda_0 (min-max) | onset / (2/lambda_0): min | q1 | median | q3 | max "
-           "| in [1, 2] | runs below 2/lambda_0 diverged |",
+           "| onset in [2, 4]/lambda_0 | runs below 2/lambda_0 that diverged |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for target in TARGETS:
         for n in SIZES:
