@@ -1336,16 +1336,16 @@ def model_sweep(sweep_result, *, ax=None, title=None):
         h, = ax.plot(lrs[ok], peak[ok], color="0.5", lw=1.0, marker=".", ms=4, alpha=0.9)
         handles.append(h)
         labels.append("peak loss during the run / L0 (a catapult when > 1)")
-    styles = {"converged": dict(marker="o", color="#1b7837", mfc="#1b7837"),
-              "max_epochs": dict(marker="o", color="#2166ac", mfc="white")}
-    for st, style in styles.items():
+    styles = {"converged": (dict(marker="o", color="#1b7837", mfc="#1b7837"),
+                            f"converged (L <= {s.rtol:g} L0)"),
+              "max_epochs": (dict(marker="o", color="#2166ac", mfc="white"),
+                             f"still training after {s.horizon} epochs")}
+    for st, (style, what) in styles.items():
         sel = status == st
         if sel.any():
             h, = ax.plot(lrs[sel], final[sel], ls="none", ms=6, mew=1.6, **style)
             handles.append(h)
-            labels.append(f"final loss / L0: {'converged' if st == 'converged' else 'still training'}"
-                          f" ({sel.sum()} runs)" + (f", after {s.horizon} epochs" if st != "converged"
-                                                    else f" (L <= {s.rtol:g} L0)"))
+            labels.append(f"final loss / L0: {what} ({sel.sum()} runs)")
     div = status == "diverged"
     if div.any():
         h, = ax.plot(lrs[div], np.full(div.sum(), top / 2), ls="none", marker="X", ms=8,
