@@ -13,7 +13,8 @@ import gdcore
 from gdcore.cli import main, parse_lrs
 
 DEMO_PNGS = ("data.png", "first_guess.png", "fit_before_after.png", "loss_curves.png",
-             "sweep.png", "trajectory.png", "lr_find.png", "momentum.png")
+             "sweep.png", "trajectory.png", "lr_find.png", "momentum.png", "mlp_sweep.png",
+             "edge_of_stability.png")
 
 
 def run_cli(*args, cwd=None):
@@ -69,6 +70,31 @@ def test_demo_subprocess_writes_every_promised_file(tmp_path):
     rows = (out / "sweep.csv").read_text().splitlines()
     assert rows[0].startswith("lr,regime,status,converged_epoch,predicted_epoch")
     assert len(rows) == 61
+    assert_demo_second_act(text, summary["nonlinear"])
+
+
+def assert_demo_second_act(text, act):
+    """The MLP act: lambda_0 and its bracket, a sweep with a measured onset, the edge of stability."""
+    assert "second act" in text and "sharpness at init lambda_0 =" in text
+    assert act["blog_remark"] in text and "edge of stability" in text
+    lam0 = act["stability"]["lambda_max"]
+    assert act["stability"]["lr_crit"] == pytest.approx(2 / lam0)
+    sweep = act["sweep"]
+    assert sweep["horizon"] == 2000 and len(sweep["runs"]) == 32
+    assert sweep["divergence_onset"] is not None and 1.0 <= sweep["onset_over_lr_crit"] <= 2.0
+    statuses = [r["status"] for r in sweep["runs"]]
+    assert statuses[0] != "diverged" and statuses[-1] == "diverged"
+    low, mid, high = act["edge_of_stability"]["runs"]
+    assert [r["lr_over_lr_crit"] for r in (low, mid, high)] == [0.25, 0.5, 0.9]
+    # below: the sharpness never reaches 2/lr and the loss falls every epoch
+    assert low["edge_reached_epoch"] is None and low["loss_rises"] == 0
+    # at 0.5 x 2/lambda_0: the sharpness climbs to 2/lr, hovers within ~15% of it, the loss spikes
+    # above L0 and still ends far below it (Cohen et al. 2021)
+    assert 100 <= mid["edge_reached_epoch"] <= 2000
+    assert 0.8 <= mid["late_sharpness_over_edge"][0] and mid["late_sharpness_over_edge"][1] <= 1.3
+    assert mid["loss_rises"] > 0 and mid["peak_loss"] > mid["initial_loss"]
+    assert mid["final_loss"] < 0.05 * mid["initial_loss"]
+    assert all(r["status"] != "diverged" for r in (low, mid, high))
 
 
 def test_demo_without_out_only_prints(tmp_path, capsys, monkeypatch):

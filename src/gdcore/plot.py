@@ -1222,7 +1222,9 @@ def edge_of_stability(results_or_sweep, *, relative=False, axes=None, title=None
         ep, val = (np.asarray(v, dtype=np.float64) for v in run.sharpness)
         edge = 2.0 / run.lr
         shown = val * run.lr / 2.0 if relative else val
-        label = (f"lr = {run.lr:.3g} = {run.units:.2g} × 2/λ0: {run.outcome}" if few else None)
+        end = (run.outcome if run.status != "max_epochs" else
+               f"{run.losses[-1] / run.losses[0]:.2g} L0 after {len(run.losses) - 1} epochs")
+        label = f"lr = {run.lr:.3g} = {run.units:.2g} × 2/λ0: {end}" if few else None
         ax_s.plot(ep, shown, color=c, lw=1.8 if few else 1.0, label=label)
         if not relative:
             ax_s.axhline(edge, color=c, lw=1.2 if few else 0.7, ls="--")
