@@ -155,6 +155,22 @@ def _run(p, W0, lrs, opt, lr_mult, loss_star, rtol, divergence_factor, *, epochs
     )
 
 
+def _hvp(p, W, V, n=None):
+    """``H(W) V`` per column: ``jax.jvp`` of ``jax.grad`` of the summed loss (forward over reverse)."""
+    q = _with_n(p, n)
+    grad = jax.grad(lambda W: jnp.sum(q.loss(W, jnp)))
+    return jax.jvp(grad, (W,), (V,))[1]
+
+
+_hvp_jit = jax.jit(_hvp, static_argnames=("n",))
+
+
+@partial(jax.jit, static_argnames=("steps", "n"))
+def _lanczos_jit(p, W, V0, *, steps, n=None):
+    """:func:`gdcore.core.lanczos` on :func:`_hvp` products, compiled once per shape and ``steps``."""
+    return core.lanczos(partial(_hvp, p, W, n=n), V0, steps, jnp)
+
+
 def _fold(R, Xc, Yc):
     """Fold one block of rows of ``[X | Y]`` into the running R factor (float64)."""
     A = Xc.astype(jnp.float64)
@@ -269,6 +285,28 @@ class JaxBackend(BackendBase):
             return _vg_jit(q, W, n=n, rows=self._block_rows(p, W.shape[1]))
 
         return value_and_grad
+
+    def hvp(self, p):
+        """``hvp(W, V) -> H(W) V``: ``jax.jvp`` over ``jax.grad``, exact to rounding, jitted once per shape.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from gdcore import backends, core
+        >>> b = backends.get("jax")
+        >>> p = core.DataProblem(jnp.asarray([[1.0, 0.0], [0.0, 2.0]]), jnp.zeros((2, 1)))
+        >>> b.hvp(p)(jnp.zeros((2, 1)), jnp.ones((2, 1))).ravel().tolist()  # H = X^T X
+        [1.0, 4.0]
+        """
+        q, n = self._split_n(p)
+        return partial(_hvp_jit, q, n=n)
+
+    def _lanczos(self, p, W, V0, steps):
+        q, n = self._split_n(p)
+        return _lanczos_jit(q, W, V0, steps=steps, n=n)
+
+    def _like(self, host, W):
+        return jax.device_put(np.asarray(host, dtype=W.dtype), next(iter(W.sharding.device_set)))
 
     def loss_fn(self, p):
         q, n = self._split_n(p)

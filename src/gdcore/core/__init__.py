@@ -8,10 +8,12 @@ numpy, torch or jax.
 The pieces: the loss and its gradient (``_mse``), the two kinds of problem
 (``_problem``), the optimizers as values (``_optim``), the one epoch driver
 and its convergence bookkeeping (``_loop``), the QR used by the analysis
-(``_qr``) and standardization (``_scale``).
+(``_qr``), standardization (``_scale``) and the Lanczos iteration that
+measures curvature from Hessian-vector products (``_curvature``).
 """
 
 from gdcore.core._adam import Adam, AdamState
+from gdcore.core._curvature import LanczosResult, lanczos
 from gdcore.core._loop import (
     EagerLoop,
     ReportingLoop,
@@ -46,6 +48,7 @@ __all__ = [
     "Adam",
     "AdamState",
     "GD",
+    "LanczosResult",
     "DataProblem",
     "EagerLoop",
     "ReportingLoop",
@@ -68,6 +71,7 @@ __all__ = [
     "gram_grad",
     "gram_loss",
     "initial_state",
+    "lanczos",
     "observe",
     "per_column",
     "per_column_hyper",

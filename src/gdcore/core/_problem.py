@@ -9,7 +9,8 @@
 Both are ``NamedTuple`` s of arrays (jax pytrees) with the same two pure
 methods, so the driver and the backends never ask which one they hold:
 ``loss(W, xp)`` (per-run loss, (K,)) and ``value_and_grad(W, xp)`` (the loss
-and its analytic gradient).
+and its analytic gradient), and the optional ``hvp(W, V, xp)`` (exact
+Hessian-vector products, read by the analytic backends' curvature).
 """
 
 from __future__ import annotations
@@ -70,6 +71,25 @@ class DataProblem(NamedTuple):
 
         return blockwise(block, self.X, self.Y, W, rows, xp)
 
+    def hvp(self, W, V, xp):
+        """Exact Hessian-vector product ``(2/n) X^T (X V)`` per column (constant in ``W``).
+
+        Optional in the problem protocol: the analytic backends (numpy,
+        array-api-strict) use it when a problem has it, and difference the
+        gradient otherwise.
+
+        Examples
+        --------
+        >>> from gdcore import backends
+        >>> xp = backends.get("numpy").xp
+        >>> from gdcore.core import DataProblem
+        >>> p = DataProblem(xp.asarray([[1.0, 0.0], [0.0, 2.0]]), xp.zeros((2, 1)))
+        >>> p.hvp(xp.zeros((2, 1)), xp.ones((2, 1)), xp).ravel().tolist()
+        [1.0, 4.0]
+        """
+        n = self.X.shape[0] if self.n is None else self.n
+        return (2.0 / n) * (self.X.T @ (self.X @ V))
+
     def take(self, idx, xp):
         """The problem restricted to the rows ``idx`` (a mini-batch)."""
         return DataProblem(xp.take(self.X, idx, axis=0), xp.take(self.Y, idx, axis=0))
@@ -105,3 +125,17 @@ class ReducedProblem(NamedTuple):
     def value_and_grad(self, W, xp, rows=None):
         """Per-run loss and analytic gradient ``2 G (W - W*)`` (``rows`` changes nothing)."""
         return gram_grad(self.G, self.W_star, self.loss_star, W, xp)
+
+    def hvp(self, W, V, xp):
+        """Exact Hessian-vector product ``2 G V`` per column (constant in ``W``).
+
+        Examples
+        --------
+        >>> from gdcore import backends
+        >>> xp = backends.get("numpy").xp
+        >>> from gdcore.core import ReducedProblem
+        >>> p = ReducedProblem(xp.eye(2), xp.ones((2, 1)), 0.0)
+        >>> p.hvp(xp.zeros((2, 1)), xp.ones((2, 1)), xp).ravel().tolist()
+        [2.0, 2.0]
+        """
+        return 2.0 * (self.G @ V)
