@@ -1331,7 +1331,8 @@ def model_sweep(sweep_result, *, ax=None, title=None):
     status = np.asarray(s.status)
     ok = status != "diverged"
     top = max(10.0, float(np.nanmax(peak[ok])) * 4 if ok.any() else 10.0)
-    bottom = float(np.nanmin(final[ok & (final > 0)])) / 4 if (ok & (final > 0)).any() else 1e-3
+    # room below the lowest final loss for its annotation
+    bottom = float(np.nanmin(final[ok & (final > 0)])) / 12 if (ok & (final > 0)).any() else 1e-3
     bottom = min(bottom, 0.1)
     handles, labels = [], []
     if ok.any():
