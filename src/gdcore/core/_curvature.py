@@ -35,6 +35,15 @@ class LanczosResult(NamedTuple):
       broke down after ``size`` steps when ``size < s``, and only the leading
       ``size x size`` block of its ``T`` holds Ritz values.  ``size == 0``
       means a zero (or non-finite) start vector.
+
+    Examples
+    --------
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
+    >>> from gdcore.core import lanczos
+    >>> r = lanczos(lambda V: 2.0 * V, xp.ones((4, 1)), 3, xp)  # H = 2 I: invariant at once
+    >>> r.alphas[:, 0].tolist(), int(r.size[0]), r.basis.shape
+    ([2.0, 0.0, 0.0], 1, (3, 4, 1))
     """
 
     alphas: Any
