@@ -13,7 +13,8 @@ import gdcore
 from gdcore.cli import main, parse_lrs
 
 DEMO_PNGS = ("data.png", "first_guess.png", "fit_before_after.png", "loss_curves.png",
-             "sweep.png", "trajectory.png", "lr_find.png", "momentum.png")
+             "sweep.png", "trajectory.png", "lr_find.png", "momentum.png", "mlp_sweep.png",
+             "edge_of_stability.png")
 
 
 def run_cli(*args, cwd=None):
@@ -69,6 +70,31 @@ def test_demo_subprocess_writes_every_promised_file(tmp_path):
     rows = (out / "sweep.csv").read_text().splitlines()
     assert rows[0].startswith("lr,regime,status,converged_epoch,predicted_epoch")
     assert len(rows) == 61
+    assert_demo_second_act(text, summary["nonlinear"])
+
+
+def assert_demo_second_act(text, act):
+    """The MLP act: lambda_0 and its bracket, a sweep with a measured onset, the edge of stability."""
+    assert "second act" in text and "sharpness at init lambda_0 =" in text
+    assert act["blog_remark"] in text and "edge of stability" in text
+    lam0 = act["stability"]["lambda_max"]
+    assert act["stability"]["lr_crit"] == pytest.approx(2 / lam0)
+    sweep = act["sweep"]
+    assert sweep["horizon"] == 2000 and len(sweep["runs"]) == 32
+    assert sweep["divergence_onset"] is not None and 1.0 <= sweep["onset_over_lr_crit"] <= 2.0
+    statuses = [r["status"] for r in sweep["runs"]]
+    assert statuses[0] != "diverged" and statuses[-1] == "diverged"
+    low, mid, high = act["edge_of_stability"]["runs"]
+    assert [r["lr_over_lr_crit"] for r in (low, mid, high)] == [0.25, 0.5, 0.9]
+    # below: the sharpness never reaches 2/lr and the loss falls every epoch
+    assert low["edge_reached_epoch"] is None and low["loss_rises"] == 0
+    # at 0.5 x 2/lambda_0: the sharpness climbs to 2/lr, hovers within ~15% of it, the loss spikes
+    # above L0 and still ends far below it (Cohen et al. 2021)
+    assert 100 <= mid["edge_reached_epoch"] <= 2000
+    assert 0.8 <= mid["late_sharpness_over_edge"][0] and mid["late_sharpness_over_edge"][1] <= 1.3
+    assert mid["loss_rises"] > 0 and mid["peak_loss"] > mid["initial_loss"]
+    assert mid["final_loss"] < 0.05 * mid["initial_loss"]
+    assert all(r["status"] != "diverged" for r in (low, mid, high))
 
 
 def test_demo_without_out_only_prints(tmp_path, capsys, monkeypatch):
@@ -221,9 +247,10 @@ def test_help_explains_every_option(command, capsys):
     assert exc.value.code == 0
     text = capsys.readouterr().out
     options = {"fit": ["--target", "--features", "--no-bias", "--standardize", "--lr ", "--epochs",
-                       "--backend", "--out", "--rtol", "--sep", "--no-plots", "--no-progress"],
+                       "--backend", "--out", "--rtol", "--sep", "--no-plots", "--no-progress",
+                       "--model", "mlp:100", "--sharpness-every"],
                "sweep": ["--target", "--features", "--no-bias", "--standardize", "--lrs",
-                         "--epochs", "--backend", "--out"],
+                         "--epochs", "--backend", "--out", "--model", "--sharpness-every"],
                "demo": ["--out", "--backend", "--epochs", "--seed"]}[command]
     for opt in options:
         assert opt in text, opt
@@ -296,6 +323,21 @@ BAD = {
     "unknown command": (
         lambda p: ["train", p["good"]],
         "invalid choice: 'train'"),
+    "unknown model": (
+        lambda p: ["fit", p["good"], "--target", "y", "--model", "cnn"],
+        "argument --model: unknown model 'cnn'; use 'linear' or 'mlp:WIDTHS[:ACTIVATION]'"),
+    "model widths not integers": (
+        lambda p: ["sweep", p["good"], "--target", "y", "--model", "mlp:wide"],
+        "argument --model: model 'mlp:wide': hidden widths must be integers"),
+    "model width zero": (
+        lambda p: ["fit", p["good"], "--target", "y", "--model", "mlp:0"],
+        "argument --model: hidden must hold one or more positive layer widths"),
+    "model activation": (
+        lambda p: ["fit", p["good"], "--target", "y", "--model", "mlp:8:sigmoid"],
+        "argument --model: activation must be one of"),
+    "sharpness of a linear model": (
+        lambda p: ["fit", p["good"], "--target", "y", "--sharpness-every", "5"],
+        "--sharpness-every tracks the moving Hessian of an mlp --model"),
 }
 
 
@@ -354,3 +396,85 @@ def test_the_cli_reads_data_through_gdcore_io_read_only(tmp_path):
     X, y, names = gdcore.io.read(f, target="y", sep=";", lazy=False, return_names=True)
     np.testing.assert_array_equal(X, [[1.0, 1.0], [3.0, 1.0]])
     assert y.tolist() == [2.0, 7.0] and names == ["a", "bias"]
+
+
+# ---------------------------------------------------------------------------
+# --model mlp:...: a non-linear model on the user's CSV, measured curvature
+
+
+@pytest.fixture
+def wave_csv(tmp_path):
+    """y = sin(4x) on 30 points of [-1, 1]: a smooth 1-D target for a small tanh MLP."""
+    x = np.linspace(-1, 1, 30)
+    path = tmp_path / "wave.csv"
+    rows = "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(x, np.sin(4 * x)))
+    path.write_text("x,y\n" + rows)
+    return path, x[:, None], np.sin(4 * x)
+
+
+def test_fit_with_an_mlp_model_prints_the_measured_curvature(wave_csv, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path, X, y = wave_csv
+    m = gdcore.models.mlp((12,))
+    c = gdcore.stability(X, y, model=m)
+    lrs = [0.5 * c.lr_crit, 20 * c.lr_crit]
+    out = tmp_path / "fit"
+    assert main(["fit", str(path), "--target", "y", "--model", "mlp:12", "--lr",
+                 ",".join(repr(float(v)) for v in lrs), "--epochs", "150", "--sharpness-every", "25",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "(no bias column: the MLP has its own biases)" in text
+    assert f"sharpness at init lambda_0 = {c.lambda_max:.4g}" in text
+    assert f"2/lambda_0 = {c.lr_crit:.4g}" in text and f"{2 * c.lr_crit:.4g})" in text
+    assert "horizon: 150 epochs" in text
+    rows = [ln.split() for ln in text.splitlines() if ln.strip().startswith(f"{lrs[0]:.4g} ")
+            or ln.strip().startswith(f"{lrs[1]:.4g} ")]
+    assert [r[1:4] for r in rows] == [["0.5", "below-edge", "max_epochs"],
+                                      ["20", "above-edge", "diverged"]]
+    summary = strict_json(out / "fit.json")
+    lib = [gdcore.fit(X, y, lr=lr, epochs=150, model=m) for lr in lrs]
+    assert [r["status"] for r in summary["runs"]] == [r.status for r in lib]
+    assert summary["runs"][0]["losses"][:50] == pytest.approx(lib[0].losses[:50].tolist(), rel=1e-12)
+    assert summary["stability"]["lambda_max"] == pytest.approx(c.lambda_max, rel=1e-9)
+    assert summary["data"]["features"] == ["x"] and summary["data"]["bias"] is False
+    assert summary["runs"][0]["sharpness"]["epochs"][:2] == [0, 25]
+    for name in ("losses.csv", "loss_curves.png", "edge_of_stability.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert not (out / "fit.png").exists() and not (out / "trajectory.png").exists()
+
+
+def test_sweep_with_an_mlp_model_reports_the_onset_against_the_bracket(wave_csv, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path, X, y = wave_csv
+    m = gdcore.models.mlp((12,))
+    c = gdcore.stability(X, y, model=m)
+    lrs = c.lr_crit * np.array([0.25, 0.5, 1.5, 3.0, 6.0])
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(path), "--target", "y", "--model", "mlp:12", "--lrs",
+                 ",".join(repr(float(v)) for v in lrs), "--epochs", "200", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    sw = gdcore.sweep(X, y, lrs, epochs=200, model=m, stop_on_convergence=True)
+    assert sw.divergence_onset is not None
+    assert (f"divergence onset (measured within 200 epochs): lr = {sw.divergence_onset:.4g} = "
+            f"{sw.onset_over_lr_crit:.3g} x 2/lambda_0") in text
+    summary = strict_json(out / "sweep.json")
+    assert [r["status"] for r in summary["runs"]] == list(sw.status)
+    assert summary["divergence_onset"] == pytest.approx(sw.divergence_onset)
+    assert summary["horizon"] == 200
+    rows = (out / "sweep.csv").read_text().splitlines()
+    assert rows[0] == ("lr,lr_over_lr_crit,regime,status,converged_epoch,diverged_epoch,final_loss,"
+                       "final_over_l0,peak_over_l0")
+    assert len(rows) == 6 and [float(r.split(",")[1]) for r in rows[1:]] == pytest.approx(
+        [0.25, 0.5, 1.5, 3.0, 6.0])
+    for name in ("sweep.png", "loss_curves.png"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_the_model_option_defaults_to_the_linear_study(house_csv, capsys):
+    common = [str(house_csv), "--target", "price", "--features", "size", "--lr", "0.7",
+              "--epochs", "40"]
+    assert main(["fit", *common]) == 0
+    plain = capsys.readouterr().out
+    assert main(["fit", *common, "--model", "linear"]) == 0
+    assert capsys.readouterr().out == plain
+    assert "lr_opt" in plain and "lambda_0" not in plain

@@ -5,10 +5,12 @@ X's R factor) for the linear problems, and a dense Hessian from ``jax.hessian`` 
 tanh network written here, with ``np.linalg.eigvalsh``, for a loss that is not quadratic.
 
 Measured (float64, these seeds): the sharpness of the linear problems matches lambda_max to
-<= 4.3e-13 relative on numpy/array-api-strict (fourth-order differences of the analytic gradient)
-and <= 1.8e-15 on torch/jax (exact autodiff products); the tanh network's products match the dense
-Hessian to ~1e-12 (differences) and ~1e-15 (autodiff).  The tolerances below leave margin over these
-numbers and are still far below a 1e-3 error in the product.
+<= 2e-15 relative on every backend (their exact hvp; autodiff on torch/jax), and to <= 1.5e-12 with
+fourth-order differences of the gradient instead (numpy/array-api-strict, ``Differenced``); the
+tanh network's products match the dense Hessian to 8.8e-13 (differences) and 5e-16 (autodiff), its
+sharpness to 1.1e-12 and 1e-15; backends agree to 1.5e-13.  float32: 1.1e-5 (differences), 2e-7
+(autodiff).  The tolerances leave margin over these numbers and are far below a 1e-3 error in the
+product.
 """
 
 from __future__ import annotations
@@ -25,11 +27,6 @@ from gdcore._sharpness import ritz_top, start_vectors
 from conftest import BACKENDS, require
 
 EXACT = {"torch", "jax"}  # autodiff products; numpy and array-api-strict difference the gradient
-
-
-def _rtol(name):
-    """Relative tolerance on float64 sharpness: exact products, or fourth-order differences."""
-    return 1e-12
 
 
 # -- a non-quadratic problem with a hand-written gradient ---------------------------------------
@@ -132,7 +129,7 @@ def test_sharpness_of_a_linear_model_is_lambda_max(backend, kind, d, cond):
         top, ritz = b.sharpness(p, W)  # 30 products; d <= 30, so exact
         ritz = b.to_numpy(ritz)
     err = np.max(np.abs(top / lam - 1.0))
-    assert err <= _rtol(backend), f"{backend}/{kind}: sharpness off lambda_max by {err:.3g} relative"
+    assert err <= 1e-12, f"{backend}/{kind}: sharpness off lambda_max by {err:.3g} relative"
     H = (2.0 / X.shape[0]) * X.T @ X
     res = np.linalg.norm(H @ ritz - lam * ritz, axis=0) / lam  # the Ritz vectors are eigenvectors
     assert np.all(np.abs(np.linalg.norm(ritz, axis=0) - 1.0) < 1e-10)
@@ -243,7 +240,7 @@ def test_hvp_of_a_tanh_net_matches_the_dense_hessian(backend, hidden):
         p = _on(b, TanhNet, x, y)
         HV = b.to_numpy(b.hvp(p)(b.asarray(W, "float64", None), b.asarray(V, "float64", None)))
     err = np.max(np.linalg.norm(HV - ref, axis=0) / np.linalg.norm(ref, axis=0))
-    tol = 1e-13 if backend in EXACT else 1e-9
+    tol = 1e-13 if backend in EXACT else 1e-11  # measured: <= 5e-16 and 8.8e-13
     assert err <= tol, f"{backend}: HVP relative error {err:.3g} > {tol:.3g}"
 
 
@@ -258,9 +255,23 @@ def test_sharpness_of_a_tanh_net_matches_the_dense_hessian(backend, hidden):
         p = _on(b, TanhNet, x, y)
         top, _ = b.sharpness(p, b.asarray(W, "float64", None))
     err = np.max(np.abs(top / lam - 1.0))
-    # 0.5% is the issue's bar; at P = 25 <= 30 products Lanczos is exact to rounding
-    tol = _rtol(backend) * 100 if hidden == 8 else 1e-8
+    # 0.5% is the issue's bar; measured <= 1e-15 (autodiff) and 1.1e-12 (differences)
+    tol = 1e-12 if backend in EXACT else 1e-10
     assert err <= tol, f"{backend}, P = {3 * hidden + 1}: sharpness off by {err:.3g} relative"
+
+
+def test_float32_sharpness_of_a_tanh_net(backend):
+    """float32: measured 1.1e-5 relative (differences) and 2e-7 (autodiff) against float64."""
+    x, y = _tanh_data()
+    W = _tanh_weights(8, 3)
+    lam = np.array([np.linalg.eigvalsh(H)[-1] for H in _dense_hessians(x, y, W)])
+    b = backends.get(backend)
+    with b.context("float32"):
+        p = TanhNet(b.asarray(x, "float32", None), b.asarray(y, "float32", None))
+        top, ritz = b.sharpness(p, b.asarray(W, "float32", None))
+    assert str(ritz.dtype).endswith("float32")
+    err = np.max(np.abs(top / lam - 1.0))
+    assert err <= (1e-6 if backend in EXACT else 1e-4), f"{backend} float32: {err:.3g}"
 
 
 # -- (c) backends agree --------------------------------------------------------------------------
@@ -304,7 +315,8 @@ def test_warm_start_converges_in_fewer_products(backend):
         return np.linalg.norm(np.einsum("cij,jc->ic", Hs, v) - top * v, axis=0) / np.abs(top)
 
     rc, rw = residual(cold, vc), residual(warm, vw)
-    assert np.all(rw < 0.1 * rc), f"warm residual {rw} not 10x below cold {rc}"
+    # measured: warm/cold residual 0.09, 0.005, 0.03 for the three columns
+    assert np.all(rw < 0.2 * rc), f"warm residual {rw} not 5x below cold {rc}"
     assert np.all(np.abs(warm / lam - 1) < np.abs(cold / lam - 1))
 
 
@@ -328,8 +340,8 @@ class Differenced(NamedTuple):
     ("direct", 8, 10.0), ("direct", 30, 10.0), ("direct", 30, 1e6), ("direct", 5, 1e7),
     ("gram", 8, 10.0), ("gram", 30, 10.0),
     # Not the gram form of an ill-conditioned X: its gradient 2 G (W - W*) rounds W - W* at the
-    # scale of |W*| (1.3e6 and 2.3e7 for these two designs), and differencing it measured 9.1e-9
-    # and 8.3e-7 relative; this is why the linear problems carry their exact hvp.
+    # scale of |W*| (1.3e6 and 2.3e7 for these two designs), and differencing it measured 3.9e-8
+    # and 4.4e-7 relative; this is why the linear problems carry their exact hvp.
 ])
 def test_differenced_sharpness_of_a_linear_model(name, kind, d, cond):
     """Fourth-order differences of the analytic gradient, on problems without an exact hvp."""
@@ -343,4 +355,4 @@ def test_differenced_sharpness_of_a_linear_model(name, kind, d, cond):
         W = b.asarray(np.random.default_rng(3).standard_normal((d, 6)), "float64", None)
         top, _ = b.sharpness(p, W)
     err = np.max(np.abs(top / lam - 1.0))
-    assert err <= 5e-11, f"{name}/{kind}: differenced sharpness off by {err:.3g} relative"
+    assert err <= 1e-11, f"{name}/{kind}: differenced sharpness off by {err:.3g} relative"  # <= 1.5e-12

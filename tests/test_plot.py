@@ -195,3 +195,165 @@ def test_mini_batch_sgd_results_plot_without_a_prediction(tmp_path):
     assert gplot.sweep(sw).axes
     fig = gplot.animate(X, y, [sgd], tmp_path / "sgd.gif", dpi=30)
     assert (tmp_path / "sgd.gif").stat().st_size > 0 and fig.axes
+
+
+# ---------------------------------------------------------------------------
+# non-linear models: the edge of stability and the sweep with lambda_0's bracket
+
+EOS_X = np.linspace(-1, 1, 50)[:, None]
+EOS_Y = np.sin(4 * EOS_X[:, 0])
+
+
+@functools.lru_cache(maxsize=None)
+def _model_study(backend):
+    """A 1-20-1 tanh MLP on sin(4x): lr 0.25 and 0.5 x 2/lambda_0 tracked, and a sweep past 4/lambda_0."""
+    m = gdcore.models.mlp((20,), seed=0)
+    c = gdcore.stability(EOS_X, EOS_Y, model=m, backend=backend)
+    tracked = gdcore.sweep(EOS_X, EOS_Y, [0.25 * c.lr_crit, 0.5 * c.lr_crit], epochs=300, model=m,
+                           backend=backend, sharpness_every=10)
+    sw = gdcore.sweep(EOS_X, EOS_Y, c.lr_crit * np.geomspace(0.1, 8.0, 12), epochs=300, model=m,
+                      backend=backend)
+    return c, tracked, sw
+
+
+def _colour_share(png, rgb, rows=slice(None)):
+    """Share of the pixels (in ``rows``) within a few levels of the colour ``rgb``."""
+    with Image.open(png) as im:
+        pixels = np.asarray(im.convert("RGB"), dtype=int)[rows]
+    target = np.round(np.asarray(rgb[:3]) * 255).astype(int)
+    return float(np.mean(np.all(np.abs(pixels - target) <= 12, axis=-1)))
+
+
+def test_edge_of_stability_draws_each_sharpness_with_its_2_over_lr_line(tmp_path):
+    from matplotlib.colors import to_rgba
+
+    c, tracked, _ = _model_study("numpy")
+    fig = gplot.edge_of_stability(tracked)
+    ax_s, ax_l = fig.axes[:2]
+    assert ax_s.get_yscale() == "linear" and ax_l.get_yscale() == "log"
+    epochs, values = tracked.sharpness
+    for i, lr in enumerate(tracked.lrs):
+        curve = [ln for ln in ax_s.get_lines() if len(ln.get_xdata()) == len(epochs)][i]
+        np.testing.assert_array_equal(curve.get_ydata(), values[i])
+        # its 2/lr line: dashed, horizontal, in the same colour
+        edges = [ln for ln in ax_s.get_lines() if ln.get_linestyle() == "--"
+                 and to_rgba(ln.get_color()) == to_rgba(curve.get_color())]
+        assert len(edges) == 1 and np.allclose(edges[0].get_ydata(), 2.0 / lr)
+        # the loss below, in the same colour, every epoch
+        loss = [ln for ln in ax_l.get_lines() if len(ln.get_xdata()) == tracked.epochs + 1][i]
+        assert to_rgba(loss.get_color()) == to_rgba(curve.get_color())
+        np.testing.assert_allclose(loss.get_ydata(), tracked.losses[i])
+    assert values[0, 0] == pytest.approx(c.lambda_max, rel=1e-6)  # both start at lambda_0
+    labels = [t.get_text() for t in ax_s.get_legend().get_texts()]
+    assert any("0.25 × 2/λ0" in t for t in labels) and any("0.5 × 2/λ0" in t for t in labels)
+    path = tmp_path / "eos.png"
+    fig.savefig(path, dpi=fig.dpi)  # at the figure's dpi the axes' extents are pixel rows
+    assert_picture(path)
+    with Image.open(path) as im:
+        h = im.size[1]
+    for ax in (ax_s, ax_l):  # each run's colour inside the sharpness panel and the loss panel
+        box = ax.get_window_extent()
+        rows = slice(int(h - box.y1), int(h - box.y0))
+        for i in range(2):
+            assert _colour_share(path, to_rgba(f"C{i}"), rows) > 5e-4, (ax.get_ylabel(), i)
+
+
+def test_edge_of_stability_relative_puts_every_edge_at_one():
+    _, tracked, _ = _model_study("numpy")
+    ax = gplot.edge_of_stability(tracked, relative=True).axes[0]
+    epochs, values = tracked.sharpness
+    curves = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == len(epochs)]
+    for curve, lr, v in zip(curves, tracked.lrs, values):
+        np.testing.assert_allclose(curve.get_ydata(), v * lr / 2)
+        assert curve.get_ydata()[0] == pytest.approx(lr / tracked.stability.lr_crit, rel=1e-6)
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1 and np.allclose(dashed[0].get_ydata(), 1.0)
+
+
+def test_edge_of_stability_takes_a_list_of_fits_and_refuses_what_it_cannot_draw():
+    m = gdcore.models.mlp((8,), seed=0)
+    fits = [gdcore.fit(EOS_X, EOS_Y, lr=lr, epochs=40, model=m, sharpness_every=5)
+            for lr in (0.05, 0.1)]
+    fig = gplot.edge_of_stability(fits)
+    assert len([ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "--"]) == 2
+    from matplotlib.figure import Figure
+
+    mine = Figure()
+    axes = mine.subplots(1, 2)
+    assert gplot.edge_of_stability(fits[0], axes=axes) is mine
+    with pytest.raises(ValueError, match="sharpness_every"):
+        gplot.edge_of_stability(gdcore.fit(EOS_X, EOS_Y, lr=0.1, epochs=5, model=m))
+    X, y = gdcore.make_linear(n=20, seed=0)
+    with pytest.raises(TypeError, match="non-linear model"):
+        gplot.edge_of_stability(gdcore.fit(X, y, lr=0.5, epochs=5))
+    with pytest.raises(ValueError, match="at least one"):
+        gplot.edge_of_stability([])
+
+
+def test_model_sweep_shades_lambda0s_bracket_and_marks_the_measured_onset(tmp_path):
+    c, _, sw = _model_study("numpy")
+    assert sw.divergence_onset is not None  # 8 x 2/lambda_0 diverges in 300 epochs
+    fig = gplot.model_sweep(sw)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    vertical = {round(float(ln.get_xdata()[0]), 9) for ln in ax.get_lines()
+                if len(ln.get_xdata()) == 2 and ln.get_xdata()[0] == ln.get_xdata()[1]}
+    lo, hi = c.bracket
+    assert {round(lo, 9), round(hi, 9), round(sw.divergence_onset, 9)} <= vertical
+    # the bracket is a shaded span from 2/lambda_0 to 4/lambda_0
+    spans = [p.get_x() for p in ax.patches] + [p.get_x() + p.get_width() for p in ax.patches]
+    assert any(np.isclose(v, lo) for v in spans) and any(np.isclose(v, hi) for v in spans)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("measured divergence onset") and f"{sw.onset_over_lr_crit:.2f} × 2/λ0" in t
+               for t in labels)
+    assert any("diverged within 300 epochs" in t for t in labels)
+    # gplot.sweep hands a model's sweep over instead of failing on a missing closed form
+    assert gplot.sweep(sw).axes[0].get_ylabel() == ax.get_ylabel()
+    path = tmp_path / "model_sweep.png"
+    fig.savefig(path, dpi=60)
+    assert_picture(path)
+    with pytest.raises(TypeError, match="gdcore.plot.sweep"):
+        gplot.model_sweep(_study("numpy")[3])
+
+
+def test_model_pictures_on_every_backend(backend, tmp_path):
+    m = gdcore.models.mlp((6,), seed=0)
+    x, y = EOS_X[::3], EOS_Y[::3]
+    tracked = gdcore.sweep(x, y, [0.05, 0.2], epochs=20, model=m, backend=backend, sharpness_every=5)
+    sw = gdcore.sweep(x, y, np.geomspace(0.05, 5.0, 6), epochs=20, model=m, backend=backend)
+    for name, fig in (("eos", gplot.edge_of_stability(tracked)), ("sweep", gplot.model_sweep(sw)),
+                      ("loss", gplot.loss_curves(sw))):
+        fig.savefig(tmp_path / f"{name}.png", dpi=50)
+        assert_picture(tmp_path / f"{name}.png")
+
+
+def test_linear_only_pictures_refuse_model_results_clearly(tmp_path):
+    _, tracked, sw = _model_study("numpy")
+    fit = gdcore.fit(EOS_X, EOS_Y, lr=0.1, epochs=10, model=gdcore.models.mlp((20,), seed=0))
+    for call, instead in [(lambda: gplot.fit(EOS_X, EOS_Y, fit), "loss_curves"),
+                          (lambda: gplot.trajectory(EOS_X, EOS_Y, [fit]), "edge_of_stability"),
+                          (lambda: gplot.animate(EOS_X, EOS_Y, [fit], tmp_path / "a.gif"),
+                           "loss_curves"),
+                          (lambda: gplot.stability_map(sw), "model_sweep")]:
+        with pytest.raises(TypeError, match=f"non-linear model .*gdcore.plot.{instead}"):
+            call()
+
+
+def test_loss_curves_and_lr_find_draw_a_model_without_a_closed_form():
+    c, tracked, _ = _model_study("numpy")
+    ax = gplot.loss_curves(tracked).axes[0]
+    assert ax.get_ylabel().startswith("loss  L") and "no closed form" in ax.get_title()
+    assert not [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]  # nothing predicted
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("(below-edge)" in t for t in labels)
+    assert ax.get_ylim()[0] > 1e-12  # the range follows the losses, not a rounding floor
+    m = gdcore.models.mlp((20,), seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gdcore.LRFinderWarning)
+        lf = gdcore.lr_find(EOS_X, EOS_Y, model=m, steps=60)
+    ax = gplot.lr_find(lf).axes[0]
+    xs = {round(float(ln.get_xdata()[0]), 9) for ln in ax.get_lines() if len(ln.get_xdata()) == 2}
+    assert {round(c.bracket[0], 9), round(c.bracket[1], 9)} <= xs
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("2/λ0" in t and "(suggestion)" in t for t in labels)
+    assert not any("lr_opt" in t for t in labels)

@@ -1,8 +1,10 @@
 """The ``gdcore`` command line.
 
 ``gdcore demo`` reproduces the learning-rate study (y = 3x + 2 + noise, first
-guess w = (-1, 1), lr 0.1, 0.7 and 1.01) with every figure; ``gdcore fit`` and
-``gdcore sweep`` run the same study on your own CSV file.  Bad input (a
+guess w = (-1, 1), lr 0.1, 0.7 and 1.01) with every figure, then, as a second
+act, the same study on a small tanh MLP, where the loss fluctuates near
+convergence (the edge of stability); ``gdcore fit`` and ``gdcore sweep`` run the
+study on your own CSV file, on the linear model or (``--model mlp:100``) an MLP.  Bad input (a
 missing column, text or an empty cell where a number belongs, a bad option)
 ends with exit code 2 and one line on stderr that says what to fix.
 """
@@ -29,6 +31,16 @@ MAX_DEMO_EPOCHS = 100_000
 MAX_LRS = 100_000  # learning rates in one sweep
 MAX_SWEEP_LOSSES = 100_000_000  # lrs x (epochs + 1): the sweep's loss table, 800 MB
 DEMO_FIRST_GUESS = (-1.0, 1.0)
+# The demo's second act: a 1-20-1 tanh MLP fit to y = sin(4x) on 50 evenly spaced points of
+# [-1, 1] (numpy: a few seconds).  At 0.25 x 2/lambda_0 the sharpness rises but stays below 2/lr
+# and the loss falls monotonically; at 0.5 x it reaches 2/lr (epoch ~500), overshoots, and the
+# loss spikes and falls again, several times; at 0.9 x it sits at 2/lr from the start.
+DEMO_MLP_POINTS, DEMO_MLP_FREQ, DEMO_MLP_HIDDEN = 50, 4, (20,)
+DEMO_MLP_TRACKED = (0.25, 0.5, 0.9)  # lrs of the edge-of-stability figure, in units of 2/lambda_0
+DEMO_MLP_EPOCHS, DEMO_MLP_EVERY = 3000, 20
+DEMO_MLP_SWEEP = (0.1, 8.0, 32)  # from, to (units of 2/lambda_0, geometric), number of lrs
+DEMO_MLP_SWEEP_EPOCHS = 2000
+BLOG_REMARK = "the loss function starts to fluctuate when convergence is reached"
 
 
 class UsageError(Exception):
@@ -269,6 +281,20 @@ def _lr_list(text):
     return [_positive_float(t) for t in items]
 
 
+def _model_arg(text):
+    """``linear``, ``mlp:100``, ``mlp:64,64:relu``: a model value (``gdcore.models.parse``)."""
+    from gdcore import models
+
+    try:
+        return models.parse(text)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(_one_line(exc)) from None
+
+
+def _is_nonlinear(args) -> bool:
+    return getattr(args, "model", None) is not None and args.model.name != "linear"
+
+
 def parse_lrs(text):
     """``START:STOP:NUM[:log]`` (linear unless ``:log``) or a comma list of learning rates."""
     import numpy as np
@@ -362,6 +388,8 @@ def _demo(args) -> int:
     for note in notes:
         print(f"  warning: {note}")
 
+    act2 = _demo_nonlinear(args)
+
     if out is None:
         print(f"done in {time.perf_counter() - t0:.1f} s (pass --out DIR to write the figures, "
               "summary.json and sweep.csv)")
@@ -377,17 +405,120 @@ def _demo(args) -> int:
         "sweep": sw.to_dict(),
         "lr_find": {**lf.to_dict(), "warnings": notes},
         "momentum": {"polyak": {"lr": p_lr, "beta": p_beta}, "grid": mom.to_dict()},
+        "nonlinear": act2["summary"],
     }
     _write(out, "sweep.csv", _sweep_csv(sw), written)
     if gplot is not None:
         figs = _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written,
                              progress=args.progress, momentum=mom)
-        summary["figures"] = figs
+        _save(gplot.model_sweep(act2["sweep"]), out, "mlp_sweep.png", written)
+        _save(gplot.edge_of_stability(act2["tracked"]), out, "edge_of_stability.png", written)
+        summary["figures"] = figs + ["mlp_sweep.png", "edge_of_stability.png"]
         _demo_explorer(X, y, w_first, args, out, written)
     summary["files"] = written + ["summary.json"]
     _write(out, "summary.json", json.dumps(_jsonable(summary), indent=2), written)
     print(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _demo_nonlinear(args) -> dict:
+    """The demo's second act: the learning-rate study on a small tanh MLP, where the loss
+    fluctuates and still converges (the edge of stability); prints its part of the summary."""
+    import numpy as np
+
+    import gdcore
+
+    x = np.linspace(-1.0, 1.0, DEMO_MLP_POINTS)[:, None]
+    y = np.sin(DEMO_MLP_FREQ * x[:, 0])
+    m = gdcore.models.mlp(DEMO_MLP_HIDDEN, "tanh", seed=0)
+    print()
+    print("second act: the same study on a model non-linear in its weights")
+    print(f"data: x = {DEMO_MLP_POINTS} points evenly spaced on [-1, 1], y = sin({DEMO_MLP_FREQ}x); "
+          f"model {m.describe()} ({m.spec(1, 1).size} parameters, LeCun-normal init, seed 0), "
+          "full-batch gradient descent on the MSE")
+    c = _library_call(gdcore.stability, x, y, model=m, backend=args.backend)
+    lo, hi = c.bracket
+    print(f"the Hessian now moves with the weights, so gdcore measures it: sharpness at init "
+          f"lambda_0 = {c.lambda_max:.4g} (top Hessian eigenvalue, {c.hvps} Hessian-vector "
+          f"products); edge of stability 2/lambda_0 = {lo:.4g}, bracket (2/lambda_0, 4/lambda_0) = "
+          f"({lo:.4g}, {hi:.4g})")
+    a, b, k = DEMO_MLP_SWEEP
+    sw = _library_call(gdcore.sweep, x, y, c.lr_crit * np.geomspace(a, b, k),
+                       epochs=DEMO_MLP_SWEEP_EPOCHS, model=m, backend=args.backend)
+    n_div = sw.status.count("diverged")
+    onset = ("no lr diverged" if sw.divergence_onset is None else
+             f"divergence onset (measured) lr = {sw.divergence_onset:.4g} = "
+             f"{sw.onset_over_lr_crit:.3g} x 2/lambda_0, "
+             + ("inside" if lo <= sw.divergence_onset <= hi else "outside")
+             + " the bracket predicted at init")
+    spiked = [lr / c.lr_crit for lr, st, row in zip(sw.lrs, sw.status, sw.losses)
+              if st != "diverged" and np.nanmax(row) > row[0]]
+    print(f"sweep: {k} lrs from {a:g} to {b:g} x 2/lambda_0 (geometric), {DEMO_MLP_SWEEP_EPOCHS} "
+          f"epochs: {sw.status.count('converged')} converged, "
+          f"{sw.status.count('max_epochs')} still training, {n_div} diverged; {onset}; "
+          f"{len(spiked)} runs that did not diverge rose above L0 on the way"
+          + (f" (from {min(spiked):.2g} x 2/lambda_0 up)" if spiked else ""))
+    tracked = _library_call(gdcore.sweep, x, y, c.lr_crit * np.asarray(DEMO_MLP_TRACKED),
+                            epochs=DEMO_MLP_EPOCHS, model=m, backend=args.backend,
+                            sharpness_every=DEMO_MLP_EVERY)
+    print(f"edge of stability: {len(DEMO_MLP_TRACKED)} lrs, {DEMO_MLP_EPOCHS} epochs, the sharpness "
+          f"every {DEMO_MLP_EVERY} epochs (S = sharpness x lr/2: 1 is the edge 2/lr):")
+    epochs, values = tracked.sharpness
+    runs = []
+    for i, units in enumerate(DEMO_MLP_TRACKED):
+        lr = float(tracked.lrs[i])
+        rel = values[i] * lr / 2.0
+        loss = tracked.losses[i][np.isfinite(tracked.losses[i])]
+        rises = int(np.sum(np.diff(loss) > 0))
+        at = np.flatnonzero(rel >= 1.0)
+        reached = int(epochs[at[0]]) if at.size else None
+        late = rel[len(rel) // 2:]
+        late = late[np.isfinite(late)]
+        line = f"  lr = {units:g} x 2/lambda_0 = {lr:.4g}: S {rel[0]:.2f} -> "
+        if reached is None:
+            line += f"{rel[np.isfinite(rel)].max():.2f} at most, below the edge; "
+        else:
+            line += (f"1 at epoch {reached}, then {late.min():.2f}-{late.max():.2f} in the second "
+                     "half; ")
+        line += (f"loss {loss[0]:.3g} -> {loss[-1]:.3g} ({loss[-1] / loss[0]:.2g} L0), "
+                 + ("falling every epoch" if rises == 0 else
+                    f"rising in {rises} of {len(loss) - 1} epochs, peak {loss.max() / loss[0]:.2g} L0"))
+        print(line)
+        runs.append({"lr": lr, "lr_over_lr_crit": units, "status": tracked.status[i],
+                     "edge_reached_epoch": reached,
+                     "late_sharpness_over_edge": [float(late.min()), float(late.max())] if late.size
+                     else None,
+                     "loss_rises": rises, "initial_loss": float(loss[0]),
+                     "final_loss": float(loss[-1]), "peak_loss": float(loss.max()),
+                     "sharpness": {"epochs": epochs.tolist(), "values": values[i].tolist()}})
+    mid = runs[len(runs) // 2]
+    explanation = (
+        f'the seed blog saw that "{BLOG_REMARK}" and blamed a loss curve that is flat at the '
+        "bottom. On the first act's linear model the loss cannot fluctuate: its Hessian is fixed "
+        "and every lr below lr_crit shrinks every eigen-component of the error each epoch, so the "
+        "loss falls monotonically even while the weights oscillate (lr 0.7). On a network the "
+        "Hessian moves: gradient descent sharpens it until its top eigenvalue reaches 2/lr (the "
+        "edge of stability, Cohen et al. 2021). Above 2/lr the sharpest direction oscillates with "
+        "a growing amplitude and the loss rises; the large step carries the weights to a flatter "
+        "place, the sharpness falls back below 2/lr and the loss falls again. The loss is "
+        f"non-monotone, yet it converges (at {mid['lr_over_lr_crit']:g} x 2/lambda_0: peaks of "
+        f"{mid['peak_loss'] / mid['initial_loss']:.2g} L0, and "
+        f"{mid['final_loss'] / mid['initial_loss']:.2g} L0 after {DEMO_MLP_EPOCHS} epochs): the "
+        "fluctuation is the lr meeting 2/sharpness, not divergence.")
+    print("why the loss fluctuates near convergence: " + explanation)
+    summary = {
+        "data": {"x": f"{DEMO_MLP_POINTS} points evenly spaced on [-1, 1]",
+                 "y": f"sin({DEMO_MLP_FREQ}x)"},
+        "model": {"hidden": list(DEMO_MLP_HIDDEN), "activation": "tanh", "seed": 0,
+                  "parameters": m.spec(1, 1).size},
+        "stability": c.to_dict(),
+        "sweep": sw.to_dict(),
+        "edge_of_stability": {"epochs": DEMO_MLP_EPOCHS, "sharpness_every": DEMO_MLP_EVERY,
+                              "runs": runs},
+        "blog_remark": BLOG_REMARK,  # its conclusion, machine-translated from the Chinese
+        "explanation": explanation,
+    }
+    return {"sweep": sw, "tracked": tracked, "summary": summary}
 
 
 def _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written, *, progress,
@@ -494,6 +625,9 @@ def _fit(args) -> int:
 
     import gdcore
 
+    if _is_nonlinear(args):
+        return _fit_model(args)
+    _no_sharpness(args)
     out, gplot, X, y, names, s = _load_and_describe(args)
     stop = not args.no_stop
     if args.lr:
@@ -580,6 +714,9 @@ def _sweep(args) -> int:
 
     import gdcore
 
+    if _is_nonlinear(args):
+        return _sweep_model(args)
+    _no_sharpness(args)
     out, gplot, X, y, names, s = _load_and_describe(
         args, 60 if args.lrs is None else len(args.lrs))
     if args.lrs is not None:
@@ -623,6 +760,200 @@ def _sweep(args) -> int:
         _save(gplot.loss_curves(sw), out, "loss_curves.png", written)
     print(f"wrote {', '.join(written)} to {out}")
     return 0
+
+
+# ---------------------------------------------------------------------------
+# gdcore fit / sweep --model mlp:...: measured curvature, no closed form
+
+
+def _no_sharpness(args):
+    if args.sharpness_every is not None:
+        raise UsageError("--sharpness-every tracks the moving Hessian of an mlp --model; a linear "
+                         "model's sharpness is lambda_max at every epoch (printed above the table)")
+
+
+def _load_model(args, n_lrs=1):
+    """Checks, the data (no bias column: the MLP has its own) and lambda_0 at the initial weights."""
+    import gdcore
+
+    _check_epochs(args, n_lrs)
+    _check_backend(args.backend)
+    path = pathlib.Path(args.csv)
+    if path.is_dir() or any(ch in path.name for ch in "*?["):
+        raise UsageError(f"--model {args.model.describe()!r} reads one CSV file into memory, not a "
+                         f"folder or glob ({args.csv}); the chunked (dask) path is the linear model's")
+    out = _out_dir(args.out)
+    gplot = _plot_module() if (out is not None and not args.no_plots) else None
+    args.no_bias = True
+    X, y, names = _design(args)
+    curv = _library_call(gdcore.stability, X, y, model=args.model, backend=args.backend,
+                         standardize=args.standardize)
+    std = " (standardized)" if args.standardize else ""
+    size = args.model.spec(X.shape[1], 1).size
+    print(f"data: {args.csv}, {X.shape[0]} rows; target {args.target!r}; features "
+          f"{', '.join(names)}{std} (no bias column: the MLP has its own biases)")
+    lo, hi = curv.bracket
+    print(f"model {curv.model} ({size} parameters): sharpness at init lambda_0 = "
+          f"{curv.lambda_max:.4g} (top Hessian eigenvalue, measured); edge of stability "
+          f"2/lambda_0 = {lo:.4g}; bracket (2/lambda_0, 4/lambda_0) = ({lo:.4g}, {hi:.4g})")
+    return out, gplot, X, y, names, curv
+
+
+def _model_rows(lrs, regimes, statuses, conv, div, losses, lr_crit):
+    """One table row per run: lr in units of 2/lambda_0, status, final and peak loss over L0."""
+    import numpy as np
+
+    rows = []
+    for lr, rg, st, c, v, row in zip(lrs, regimes, statuses, conv, div, losses):
+        row = np.asarray(row, dtype=np.float64)
+        row = row[~np.isnan(row)]
+        l0 = float(row[0])
+        rows.append({"lr": float(lr), "lr_over_lr_crit": float(lr) / lr_crit, "regime": rg,
+                     "status": st, "converged_epoch": c, "diverged_epoch": v,
+                     "final_loss": float(row[-1]), "final_over_l0": float(row[-1]) / l0,
+                     "peak_over_l0": float(np.max(row)) / l0})
+    return rows
+
+
+def _model_table(rows) -> str:
+    head = (f"{'lr':>9} {'x 2/l0':>7} {'regime':>10} {'status':>10} {'epoch':>6} "
+            f"{'final loss':>11} {'final/L0':>9} {'peak/L0':>9}")
+    lines = [head]
+    for r in rows:
+        ep = r["diverged_epoch"] if r["status"] == "diverged" else r["converged_epoch"]
+        lines.append(f"{r['lr']:>9.4g} {r['lr_over_lr_crit']:>7.3g} {r['regime']:>10} "
+                     f"{r['status']:>10} {_fmt(ep):>6} {r['final_loss']:>11.4g} "
+                     f"{r['final_over_l0']:>9.3g} {r['peak_over_l0']:>9.3g}")
+    return "\n".join(lines)
+
+
+def _model_note(horizon, rtol, factor):
+    return (f"(x 2/l0: the lr in units of 2/lambda_0; epoch: first epoch with L <= {rtol:g} L0 "
+            f"(L* taken as 0), or the epoch a diverged run was stopped (L > {factor:g} L0 or not "
+            f"finite); horizon: {horizon} epochs, a status is a statement about them; peak/L0 > 1: "
+            "the loss spiked (a catapult) and the run may still converge; nothing is predicted for "
+            "a moving Hessian)")
+
+
+def _fit_model(args) -> int:
+    import gdcore
+
+    out, gplot, X, y, names, curv = _load_model(args)
+    if args.lr:
+        lrs = [v for group in args.lr for v in group]
+    else:
+        lrs = [0.5 * curv.lr_crit]
+        print(f"no --lr given: using 1/lambda_0 = 0.5 x 2/lambda_0 = {lrs[0]:.4g} (below the edge "
+              "at initialisation)")
+    runs = []
+    for lr in _progress(lrs, enabled=args.progress, desc="fit"):
+        runs.append(_library_call(gdcore.fit, X, y, lr=lr, epochs=args.epochs, model=args.model,
+                                  backend=args.backend, rtol=args.rtol,
+                                  standardize=args.standardize, stop_on_convergence=not args.no_stop,
+                                  sharpness_every=args.sharpness_every))
+    rows = _model_rows([r.lr for r in runs], [r.regime for r in runs], [r.status for r in runs],
+                       [r.converged_epoch for r in runs], [r.diverged_epoch for r in runs],
+                       [r.losses for r in runs], curv.lr_crit)
+    print(_model_table(rows))
+    print(_model_note(args.epochs, args.rtol, runs[0].divergence_factor))
+    _print_late_sharpness(runs)
+    if out is None:
+        return 0
+    written = []
+    summary = {
+        "data": {"path": str(args.csv), "rows": int(X.shape[0]), "target": args.target,
+                 "features": names, "bias": False, "standardize": args.standardize},
+        "backend": args.backend, "horizon": args.epochs, "stability": curv.to_dict(),
+        "runs": [{**r.to_dict(), **row} for r, row in zip(runs, rows)],
+    }
+    _write(out, "fit.json", json.dumps(_jsonable(summary), indent=2), written)
+    _write(out, "losses.csv", _losses_csv(runs), written)
+    if gplot is not None:
+        _save(gplot.loss_curves(runs), out, "loss_curves.png", written)
+        if args.sharpness_every is not None:
+            _save(gplot.edge_of_stability(runs), out, "edge_of_stability.png", written)
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def _print_late_sharpness(runs):
+    """One line per tracked run: where its sharpness ended, in units of 2/lr."""
+    import numpy as np
+
+    for r in runs:
+        if r.sharpness is None:
+            continue
+        values = np.asarray(r.sharpness[1], dtype=np.float64)
+        late = values[np.isfinite(values)]
+        late = late[len(late) // 2:]
+        if late.size:
+            rel = late * r.lr / 2
+            print(f"sharpness (lr={r.lr:.4g}): {values[0]:.4g} at init, second half of the run "
+                  f"{rel.min():.2f}-{rel.max():.2f} x 2/lr (1 = the edge of stability)")
+
+
+def _sweep_model(args) -> int:
+    import numpy as np
+
+    import gdcore
+
+    out, gplot, X, y, names, curv = _load_model(args, 40 if args.lrs is None else len(args.lrs))
+    if args.lrs is not None:
+        lrs = args.lrs
+    else:
+        lrs = curv.lr_crit * np.geomspace(0.1, 8.0, 40)
+        print(f"no --lrs given: 40 lrs from 0.1 to 8 x 2/lambda_0 = {lrs[0]:.3g} to {lrs[-1]:.3g} "
+              "(geometric)")
+    sw = _library_call(gdcore.sweep, X, y, lrs, epochs=args.epochs, model=args.model,
+                       backend=args.backend, rtol=args.rtol, standardize=args.standardize,
+                       stop_on_convergence=not args.no_stop, sharpness_every=args.sharpness_every)
+    rows = _model_rows(sw.lrs, sw.regime, sw.status, sw.converged_epoch, sw.diverged_epoch,
+                       sw.losses, curv.lr_crit)
+    print(_model_table(rows))
+    print(_model_note(sw.horizon, args.rtol, sw.divergence_factor))
+    lo, hi = curv.bracket
+    if sw.divergence_onset is None:
+        print(f"divergence onset: no lr diverged within {sw.horizon} epochs (largest lr "
+              f"{sw.lrs.max():.4g} = {sw.lrs.max() / curv.lr_crit:.3g} x 2/lambda_0)")
+    else:
+        where = ("inside" if lo <= sw.divergence_onset <= hi else
+                 "below" if sw.divergence_onset < lo else "above")
+        print(f"divergence onset (measured within {sw.horizon} epochs): lr = "
+              f"{sw.divergence_onset:.4g} = {sw.onset_over_lr_crit:.3g} x 2/lambda_0, {where} the "
+              f"bracket (2/lambda_0, 4/lambda_0) = ({lo:.4g}, {hi:.4g}) predicted at init")
+    if sw.best_lr is not None:
+        i = sw.best
+        print(f"lowest final loss: lr = {sw.best_lr:.4g} ({sw.best_lr / curv.lr_crit:.3g} x "
+              f"2/lambda_0, {sw.status[i]}): L = {rows[i]['final_loss']:.4g} = "
+              f"{rows[i]['final_over_l0']:.3g} L0")
+    if out is None:
+        return 0
+    written = []
+    summary = {"data": {"path": str(args.csv), "rows": int(X.shape[0]), "target": args.target,
+                        "features": names, "bias": False, "standardize": args.standardize},
+               **sw.to_dict(), "runs": rows}
+    _write(out, "sweep.json", json.dumps(_jsonable(summary), indent=2), written)
+    _write(out, "sweep.csv", _model_sweep_csv(rows), written)
+    if gplot is not None:
+        _save(gplot.model_sweep(sw), out, "sweep.png", written)
+        _save(gplot.loss_curves(sw), out, "loss_curves.png", written)
+        if args.sharpness_every is not None:
+            _save(gplot.edge_of_stability(sw), out, "edge_of_stability.png", written)
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def _model_sweep_csv(rows) -> str:
+    import io
+
+    buf = io.StringIO()
+    cols = ["lr", "lr_over_lr_crit", "regime", "status", "converged_epoch", "diverged_epoch",
+            "final_loss", "final_over_l0", "peak_over_l0"]
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: ("" if row[k] is None else row[k]) for k in cols})
+    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------
@@ -759,6 +1090,16 @@ def _add_csv(p):
     p.add_argument("--rtol", type=_positive_float, default=1e-3,
                    help="converged when L - L* <= RTOL (L0 - L*) (default 1e-3)")
     p.add_argument("--sep", default=",", help="field delimiter of the CSV (default ',')")
+    p.add_argument("--model", type=_model_arg, default=None, metavar="MODEL",
+                   help="linear (default: the closed-form analysis) or mlp:WIDTHS[:ACTIVATION], "
+                        "e.g. mlp:100 or mlp:64,64:relu: an MLP (tanh unless ':relu', seed 0, "
+                        "LeCun-normal init) whose curvature gdcore measures instead of predicting: "
+                        "the sharpness lambda_0 at init, the edge of stability 2/lambda_0 and the "
+                        "bracket (2, 4)/lambda_0, beside each run's measured status. No bias column "
+                        "is added (the MLP has its own biases)")
+    p.add_argument("--sharpness-every", type=_positive_int, default=None, metavar="K",
+                   help="with an mlp --model: measure the sharpness every K epochs and (with "
+                        "--out) draw edge_of_stability.png, the sharpness against 2/lr")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -779,9 +1120,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reproduce the original study: data y = 3x + 2 + uniform[0,1) noise (n=100), "
                     "the first guess w=(-1, 1) and its loss, gradient descent from it with lr "
                     "0.1, 0.7 and 1.01, a sweep of 60 lrs from 0.02 to 1.2, and the lr range "
-                    "test, each beside the closed-form analysis. Prints a summary; with --out "
+                    "test, each beside the closed-form analysis; then a second act on a 1-20-1 "
+                    "tanh MLP fit to sin(4x): lambda_0 and the bracket (2, 4)/lambda_0 at init, a "
+                    "sweep of 32 lrs with the measured divergence onset, and the edge of "
+                    "stability (the sharpness rises to 2/lr and hovers there while the loss "
+                    "fluctuates and still falls). Prints a summary; with --out "
                     "writes data.png, first_guess.png, fit_before_after.png, loss_curves.png, "
-                    "sweep.png, trajectory.png, lr_find.png, momentum.png, animation.gif, summary.json, "
+                    "sweep.png, trajectory.png, lr_find.png, momentum.png, animation.gif, "
+                    "mlp_sweep.png, edge_of_stability.png, summary.json, "
                     "sweep.csv and explorer.html (the interactive page, with bokeh installed).")
     _add_common(demo, out_help="folder for the figures, summary.json and sweep.csv "
                                "(default: print the summary only)", demo=True)

@@ -121,9 +121,9 @@ def mlp(hidden=(100,), activation="tanh", seed=0) -> MLP:
     --------
     >>> import numpy as np, gdcore
     >>> x = np.linspace(-1, 1, 40)[:, None]
-    >>> r = gdcore.fit(x, np.sin(3 * x[:, 0]), lr=0.05, epochs=200, model=gdcore.models.mlp((16,)))
-    >>> r.status, bool(r.losses[-1] < 0.2 * r.losses[0])
-    ('max_epochs', True)
+    >>> r = gdcore.fit(x, np.sin(3 * x[:, 0]), lr=0.2, epochs=200, model=gdcore.models.mlp((16,)))
+    >>> r.regime, round(r.stability.lr_crit, 3), bool(r.losses[-1] < 0.1 * r.losses[0])
+    ('below-edge', 0.38, True)
     """
     if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
         hidden = (hidden,)

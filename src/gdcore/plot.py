@@ -41,10 +41,11 @@ except ImportError:  # pragma: no cover - exercised only without matplotlib
 
 from gdcore._fit import FitResult
 from gdcore._inputs import host
+from gdcore._nonlinear import Curvature, ModelFitResult, ModelSweepResult
 from gdcore.study import LRFinderResult, SweepResult
 
-__all__ = ["animate", "data", "fit", "loss_curves", "lr_find", "stability_map", "sweep",
-           "trajectory"]
+__all__ = ["animate", "data", "edge_of_stability", "fit", "loss_curves", "lr_find",
+           "model_sweep", "stability_map", "sweep", "trajectory"]
 
 REGIME_COLORS = {
     "monotone": "#2a9d8f",
@@ -132,6 +133,7 @@ class _Run(NamedTuple):
     dtype: str
     epochs: int
     history: Any  # host (E+1, d) or (E+1, d, m), or None
+    nonlinear: bool = False  # a non-linear model: L* taken as 0, nothing predicted
 
     @property
     def floor(self) -> float:
@@ -158,7 +160,7 @@ class _Run(NamedTuple):
 
 def _runs(results) -> list[_Run]:
     """Flatten a FitResult, a SweepResult or a sequence of them into runs."""
-    if isinstance(results, (FitResult, SweepResult)):
+    if isinstance(results, (FitResult, SweepResult, ModelFitResult, ModelSweepResult)):
         results = [results]
     try:
         items = list(results)
@@ -189,12 +191,95 @@ def _runs(results) -> list[_Run]:
                                  r.diverged_epoch[i], r.predicted_epochs[i], row,
                                  None if pred is None else pred[i],
                                  float(r.optimum.loss), r.rtol, r.dtype, r.epochs, None))
+        elif isinstance(r, (ModelFitResult, ModelSweepResult)):
+            runs.extend(_Run(m.lr, m.regime, m.status, m.converged_epoch, m.diverged_epoch, None,
+                             m.losses, None, 0.0, m.rtol, m.dtype, m.epochs, None, True)
+                        for m in _model_runs(r))
         else:
             raise TypeError(
-                "results must be gdcore.FitResult or gdcore.SweepResult objects, "
-                f"got a {type(r).__name__}."
+                "results must be gdcore.FitResult or gdcore.SweepResult objects (or, for a "
+                f"non-linear model, their Model* counterparts), got a {type(r).__name__}."
             )
     return runs
+
+
+class _ModelRun(NamedTuple):
+    """One run of a non-linear model, host side, from a ModelFitResult or a ModelSweepResult."""
+
+    lr: float
+    regime: str
+    status: str
+    converged_epoch: int | None
+    diverged_epoch: int | None
+    losses: np.ndarray  # epochs actually run (no trailing nan)
+    sharpness: tuple | None  # (epochs, values), values nan after the run stopped
+    stability: Curvature
+    rtol: float
+    dtype: str
+    epochs: int  # the horizon
+    model: str
+
+    @property
+    def outcome(self) -> str:
+        if self.status == "converged":
+            return f"converged at epoch {self.converged_epoch}"
+        if self.status == "diverged":
+            return f"diverged at epoch {self.diverged_epoch}"
+        return f"not converged in {self.epochs} epochs"
+
+    @property
+    def units(self) -> float:
+        """The lr in units of 2 / lambda_0."""
+        return self.lr / self.stability.lr_crit
+
+
+def _trim(row):
+    row = np.asarray(row, dtype=np.float64)
+    finite_upto = np.flatnonzero(~np.isnan(row))
+    return row[: finite_upto[-1] + 1] if finite_upto.size else row[:1]
+
+
+def _model_runs(results) -> list[_ModelRun]:
+    """Flatten a ModelFitResult, a ModelSweepResult or a sequence of them into runs."""
+    if isinstance(results, (ModelFitResult, ModelSweepResult)):
+        results = [results]
+    linear_hint = ("these pictures are of a non-linear model: pass gdcore.fit(..., model="
+                   "gdcore.models.mlp(...)) or gdcore.sweep(..., model=...) results")
+    if isinstance(results, (FitResult, SweepResult)):
+        raise TypeError(f"{linear_hint}, not a linear model's {type(results).__name__} (its "
+                        "sharpness is constant: gdcore.stability(X).lambda_max).")
+    try:
+        items = list(results)
+    except TypeError:
+        raise TypeError(f"{linear_hint}; got {type(results).__name__}.") from None
+    if not items:
+        raise ValueError("results is empty; pass at least one gdcore.fit(..., model=...) result.")
+    runs = []
+    for r in items:
+        if isinstance(r, ModelFitResult):
+            runs.append(_ModelRun(r.lr, r.regime, r.status, r.converged_epoch, r.diverged_epoch,
+                                  _trim(r.losses), r.sharpness, r.stability, r.rtol, r.dtype,
+                                  r.horizon, r.model))
+        elif isinstance(r, ModelSweepResult):
+            for i, lr in enumerate(r.lrs):
+                sharp = None if r.sharpness is None else (r.sharpness[0], r.sharpness[1][i])
+                runs.append(_ModelRun(float(lr), r.regime[i], r.status[i], r.converged_epoch[i],
+                                      r.diverged_epoch[i], _trim(r.losses[i]), sharp, r.stability,
+                                      r.rtol, r.dtype, r.horizon, r.model))
+        else:
+            raise TypeError(f"{linear_hint}; got a {type(r).__name__}.")
+    return runs
+
+
+def _refuse_model(obj, what, instead):
+    """A clear TypeError when a non-linear model's result reaches a linear-only picture."""
+    items = obj if isinstance(obj, (list, tuple)) else [obj]
+    for r in items:
+        if isinstance(r, (ModelFitResult, ModelSweepResult)):
+            raise TypeError(
+                f"{what}; this is a {type(r).__name__} of the non-linear model {r.model!r}, which "
+                f"has no closed form to draw. Use gdcore.plot.{instead} instead."
+            )
 
 
 def _colors(runs):
@@ -329,6 +414,8 @@ def fit(X, y, result_or_weights, *, w0=None, ax=None, feature=0, output=0, xlabe
     ['data (n', 'before:', 'after 1']
     >>> fig = gdcore.plot.fit(X, y, [-1.0, 1.0])   # a first guess
     """
+    _refuse_model(result_or_weights, "plot.fit draws a linear model's prediction X @ w",
+                  "loss_curves(r) or edge_of_stability(r)")
     X, yv = _xy(X, y, feature, output)
     fig, ax = _new_axes(ax)
     ax.scatter(X[:, feature], yv, s=18, color=_DATA_COLOR, alpha=0.7, label=f"data (n={len(yv)})")
@@ -398,7 +485,8 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
     results : gdcore.FitResult, gdcore.SweepResult or a sequence of them
         Each run is labelled with its lr, regime and converged (or diverged)
         epoch; a sweep contributes one curve per lr (coloured by lr when
-        there are more than ten).
+        there are more than ten).  Results of a non-linear ``model=`` are
+        drawn too: their loss (``L*`` is taken as 0) measured only.
     ax : matplotlib.axes.Axes, optional
     predicted : bool, default True
         Draw the closed-form curve (dashed) on top of each measured one.  A
@@ -450,21 +538,30 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
         if r.diverged_epoch is not None:
             ax.plot([r.diverged_epoch], [gap[r.diverged_epoch]], marker="X", ms=9, color=c, ls="none")
     ax.set_yscale("log")
-    ax.set_ylim(floor / 3, top)
+    nonlinear = all(r.nonlinear for r in runs)
+    if nonlinear:  # L* taken as 0: no rounding floor near it, the losses set the range
+        lows = [np.nanmin(np.where(r.losses > 0, r.losses, np.nan)) for r in runs
+                if (r.losses > 0).any()]
+        low = min(lows + [r.rtol * r.gap0 for r in runs]) if threshold else min(lows or [floor])
+        ax.set_ylim(low / 5, top)
+    else:
+        ax.set_ylim(floor / 3, top)
+        ax.axhspan(floor / 3, floor, color="0.85", alpha=0.6, lw=0)
     ax.set_xlim(-0.5, xmax + 0.5)
-    ax.axhspan(floor / 3, floor, color="0.85", alpha=0.6, lw=0)
     handles, labels = ax.get_legend_handles_labels()
     if threshold:
         r0 = runs[0]
         level = r0.rtol * r0.gap0
         ax.axhline(level, color="0.3", lw=0.8, ls=":")
         handles.append(Line2D([], [], color="0.3", lw=0.8, ls=":"))
-        labels.append(f"converged: gap <= rtol x gap0 = {level:.2g}")
+        labels.append(f"converged: L <= rtol x L0 = {level:.2g}" if nonlinear
+                      else f"converged: gap <= rtol x gap0 = {level:.2g}")
     if predicted and any(r.predicted is not None for r in runs):
         handles.append(Line2D([], [], color="k", lw=0.9, ls=(0, (4, 3)), alpha=0.75))
         labels.append("closed-form prediction (on top of each run)")
-    handles.append(Line2D([], [], color="0.85", lw=6))
-    labels.append("rounding floor")
+    if not nonlinear:
+        handles.append(Line2D([], [], color="0.85", lw=6))
+        labels.append("rounding floor")
     if cmap is not None:
         norm = matplotlib.colors.LogNorm(min(r.lr for r in runs), max(r.lr for r in runs))
         fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="lr")
@@ -474,8 +571,12 @@ def loss_curves(results, *, ax=None, predicted=True, threshold=True, title=None)
         ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
                   fontsize="x-small", frameon=False)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss gap  L - L*  (log scale)")
-    ax.set_title(title or "loss gap per epoch: measured (solid) and predicted (dashed)")
+    if nonlinear:  # L* taken as 0: the loss itself, nothing predicted
+        ax.set_ylabel("loss  L  (log scale; L* taken as 0)")
+        ax.set_title(title or "loss per epoch (non-linear model: measured, no closed form)")
+    else:
+        ax.set_ylabel("loss gap  L - L*  (log scale)")
+        ax.set_title(title or "loss gap per epoch: measured (solid) and predicted (dashed)")
     ax.grid(alpha=0.3, which="major")
     return fig
 
@@ -497,6 +598,30 @@ def _shade_regimes(ax, analysis, xlo, xhi):
     return handles
 
 
+def _shade_bracket(ax, curvature, xlo, xhi):
+    """Non-linear models: shade below the edge, lambda_0's bracket (2, 4)/lambda_0 and beyond."""
+    lo, hi = curvature.bracket
+    spans = [("monotone", xlo, min(lo, xhi), "below the edge: lr < 2/λ0"),
+             ("oscillating", max(lo, xlo), min(hi, xhi),
+              "bracket 2/λ0 ≤ lr ≤ 4/λ0: a loss spike (catapult), may still converge"),
+             ("divergent", max(hi, xlo), xhi, "lr > 4/λ0: expected to diverge")]
+    handles = []
+    for regime, a, b, text in spans:
+        if a < b:
+            ax.axvspan(a, b, color=REGIME_COLORS[regime], alpha=0.13, lw=0)
+            handles.append((matplotlib.patches.Patch(color=REGIME_COLORS[regime], alpha=0.3), text))
+    return handles
+
+
+def _mark_bracket(ax, curvature):
+    lo, hi = curvature.bracket
+    return [
+        (ax.axvline(lo, color="#b2182b", lw=1.6, ls="--"),
+         f"2/λ0 = {lo:.3g} (edge of stability at init, λ0 = {curvature.lambda_max:.3g})"),
+        (ax.axvline(hi, color="#67001f", lw=1.4, ls=":"), f"4/λ0 = {hi:.3g}"),
+    ]
+
+
 def _mark_lrs(ax, analysis):
     handles = [
         (ax.axvline(analysis.lr_opt, color="#1b7837", lw=1.6),
@@ -513,6 +638,8 @@ def sweep(sweep_result, *, ax=None, title=None):
     Parameters
     ----------
     sweep_result : gdcore.SweepResult
+        A sweep of a non-linear ``model=`` (a ``ModelSweepResult``) is drawn
+        by :func:`model_sweep` instead: it has no closed form to mark.
     ax : matplotlib.axes.Axes, optional
         Epochs go on this axes (left), the final loss on a twin axes (right).
     title : str, optional
@@ -530,6 +657,8 @@ def sweep(sweep_result, *, ax=None, title=None):
     >>> fig.axes[0].get_xscale(), len(fig.axes)
     ('log', 2)
     """
+    if isinstance(sweep_result, ModelSweepResult):  # a non-linear model: no closed form
+        return model_sweep(sweep_result, ax=ax, title=title)
     if not isinstance(sweep_result, SweepResult):
         raise TypeError(f"sweep_result must be a gdcore.SweepResult (from gdcore.sweep), "
                         f"got {type(sweep_result).__name__}.")
@@ -622,6 +751,8 @@ def stability_map(sweep_result, *, ax=None, title=None):
     >>> fig.axes[0].get_xlabel()
     'learning rate'
     """
+    _refuse_model(sweep_result, "plot.stability_map draws a linear model's (lr, momentum) grid "
+                  "against its closed-form boundary", "model_sweep(s)")
     if not isinstance(sweep_result, SweepResult) or sweep_result.grid_shape is None:
         raise TypeError(
             "stability_map needs a 2-D sweep: gdcore.sweep(X, y, lrs, momentums=[...]); "
@@ -720,6 +851,8 @@ def trajectory(X, y, results, *, ax=None, dims=(0, 1), output=0, names=None, tit
     >>> fig.axes[0].get_xlabel()
     'w[0]'
     """
+    _refuse_model(results, "plot.trajectory draws paths on a linear model's loss contours",
+                  "edge_of_stability(r) (sharpness against 2/lr)")
     Xh, yv = _xy(X, y, 0, output)
     d = Xh.shape[1]
     if len(dims) != 2 or dims[0] == dims[1] or not all(0 <= i < d for i in dims):
@@ -788,6 +921,10 @@ def trajectory(X, y, results, *, ax=None, dims=(0, 1), output=0, names=None, tit
 def lr_find(result, *, ax=None, title=None):
     """The learning-rate range test: loss against lr, suggestions and lr_opt/lr_crit marked.
 
+    With a non-linear ``model=`` there is no lr_opt: lambda_0's bracket
+    ``(2/lambda_0, 4/lambda_0)`` is shaded and marked instead, and the
+    suggestions are given in units of ``2/lambda_0``.
+
     Parameters
     ----------
     result : gdcore.LRFinderResult
@@ -813,14 +950,16 @@ def lr_find(result, *, ax=None, title=None):
         raise TypeError(f"result must be a gdcore.LRFinderResult (from gdcore.lr_find), "
                         f"got {type(result).__name__}.")
     r = result
+    curved = isinstance(r.stability, Curvature)  # a non-linear model: lambda_0's bracket
     fig, ax = _new_axes(ax, figsize=(8.0, 5.8))
     lrs = np.asarray(r.lrs, dtype=np.float64)
     xlo = lrs.min() / 1.5 if lrs.size else 1e-6
-    xhi = max(lrs.max() * 1.5 if lrs.size else 1.0, r.lr_crit * 1.5)
-    shade = _shade_regimes(ax, r.stability, xlo, xhi)
+    xhi = max(lrs.max() * 1.5 if lrs.size else 1.0, r.lr_crit * (2.6 if curved else 1.5))
+    shade = (_shade_bracket if curved else _shade_regimes)(ax, r.stability, xlo, xhi)
     ax.plot(lrs, r.losses, color="0.6", lw=1.0, label="loss (before each step)")
     ax.plot(lrs, r.smoothed, color="#2166ac", lw=2.0, label="smoothed loss")
-    marks = _mark_lrs(ax, r.stability)
+    marks = (_mark_bracket if curved else _mark_lrs)(ax, r.stability)
+    ref, ref_name = (r.lr_crit, "2/λ0") if curved else (r.lr_opt, "lr_opt")
     styles = {"valley": ("#7b3294", ":"), "steep": ("#e66101", "-."), "minimum/10": ("#5e3c99", (0, (5, 2, 1, 2)))}
     handles, labels = ax.get_legend_handles_labels()
     for name, value in r.suggestions.items():
@@ -830,7 +969,7 @@ def lr_find(result, *, ax=None, title=None):
         h = ax.axvline(value, color=color, ls=ls, lw=1.4)
         star = " (suggestion)" if name == r.method else ""
         handles.append(h)
-        labels.append(f"{name} = {value:.3g} = {_ratio(value, r.lr_opt)} lr_opt{star}")
+        labels.append(f"{name} = {value:.3g} = {_ratio(value, ref)} {ref_name}{star}")
     handles += [h for h, _ in marks] + [h for h, _ in shade]
     labels += [t for _, t in marks] + [t for _, t in shade]
     ax.set_xscale("log")
@@ -899,6 +1038,8 @@ def animate(X, y, results, path, *, epochs=None, fps=6, dpi=72, feature=0, outpu
         raise ImportError('gdcore.plot.animate needs pillow: pip install "gdcore[plot]"') from None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    _refuse_model(results, "plot.animate draws a linear model's fitted line",
+                  "loss_curves(r) or edge_of_stability(r)")
     Xh, yv = _xy(X, y, feature, output)
     fits = [results] if isinstance(results, FitResult) else list(results)
     if not fits or not all(isinstance(r, FitResult) for r in fits):
@@ -1001,4 +1142,247 @@ def animate(X, y, results, path, *, epochs=None, fps=6, dpi=72, feature=0, outpu
                    optimize=False, disposal=1)
     for a in moving:
         a.set_animated(False)
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# non-linear models: measured curvature, no closed form
+
+
+def _sharpness_runs(results):
+    runs = _model_runs(results)
+    for run in runs:
+        if run.sharpness is None:
+            raise ValueError(
+                f"the run with lr={run.lr:g} has no sharpness history; fit or sweep it with "
+                "sharpness_every=k (e.g. gdcore.fit(X, y, lr=..., model=m, sharpness_every=20)) "
+                "to draw it against 2/lr."
+            )
+    return runs
+
+
+def edge_of_stability(results_or_sweep, *, relative=False, axes=None, title=None):
+    """Sharpness against 2/lr per epoch (top) and the loss (bottom): the edge of stability.
+
+    Full-batch gradient descent on a non-linear model tends to *sharpen*: the
+    top Hessian eigenvalue (the sharpness) rises during training until it
+    reaches ``2/lr``, the largest curvature a step of size lr can descend
+    stably, and then hovers there (Cohen et al., 2021).  Each time the
+    sharpness overshoots ``2/lr`` the sharpest direction oscillates with a
+    growing amplitude, the loss rises, the network moves to flatter weights,
+    the sharpness falls back below ``2/lr`` and the loss falls again: the loss
+    is non-monotone, yet it keeps decreasing on the whole.
+
+    Parameters
+    ----------
+    results_or_sweep : ModelFitResult, a sequence of them, or ModelSweepResult
+        Results of :func:`gdcore.fit` or :func:`gdcore.sweep` with a
+        non-linear ``model=`` and ``sharpness_every=k``.  One curve per lr,
+        each with its ``2/lr`` line dashed in the same colour.
+    relative : bool, default False
+        Draw ``lr * sharpness / 2`` (the sharpness in units of ``2/lr``), so
+        that every lr's edge is the one line at 1.
+    axes : pair of matplotlib.axes.Axes, optional
+        Draw the sharpness in ``axes[0]`` and the loss in ``axes[1]``;
+        default a new figure with both.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    TypeError
+        For a linear model's result (its sharpness never moves).
+    ValueError
+        When a run was trained without ``sharpness_every``.
+
+    Examples
+    --------
+    >>> import numpy as np, gdcore, gdcore.plot
+    >>> x = np.linspace(-1, 1, 40)[:, None]
+    >>> m = gdcore.models.mlp((16,), seed=0)
+    >>> r = gdcore.fit(x, np.sin(3 * x[:, 0]), lr=0.1, epochs=60, model=m, sharpness_every=10)
+    >>> fig = gdcore.plot.edge_of_stability(r)
+    >>> [ax.get_yscale() for ax in fig.axes]
+    ['linear', 'log']
+    """
+    runs = _sharpness_runs(results_or_sweep)
+    if axes is None:
+        fig = Figure(figsize=(8.0, 7.4), layout="constrained")
+        ax_s, ax_l = fig.subplots(2, 1, sharex=True, height_ratios=[1.25, 1])
+    else:
+        ax_s, ax_l = axes
+        fig = ax_s.figure
+    colors, cmap = _colors(runs)
+    few = cmap is None
+    tops = []
+    for run, c in zip(runs, colors):
+        ep, val = (np.asarray(v, dtype=np.float64) for v in run.sharpness)
+        edge = 2.0 / run.lr
+        shown = val * run.lr / 2.0 if relative else val
+        end = (run.outcome if run.status != "max_epochs" else
+               f"{run.losses[-1] / run.losses[0]:.2g} L0 after {len(run.losses) - 1} epochs")
+        label = f"lr = {run.lr:.3g} = {run.units:.2g} × 2/λ0: {end}" if few else None
+        ax_s.plot(ep, shown, color=c, lw=1.8 if few else 1.0, label=label)
+        if not relative:
+            ax_s.axhline(edge, color=c, lw=1.2 if few else 0.7, ls="--")
+            tops.append(edge)
+        if np.isfinite(shown).any():
+            tops.append(float(np.nanmax(shown)))
+        k = np.arange(len(run.losses))
+        loss = np.where(np.isfinite(run.losses) & (run.losses > 0), run.losses, np.nan)
+        ax_l.plot(k, loss, color=c, lw=1.3 if few else 0.8)
+        if run.diverged_epoch is not None and run.diverged_epoch < len(loss):
+            ax_l.plot([run.diverged_epoch], [loss[run.diverged_epoch]], marker="X", ms=9, color=c,
+                      ls="none")
+    handles, labels = ax_s.get_legend_handles_labels()
+    if relative:
+        ax_s.axhline(1.0, color="0.2", lw=1.4, ls="--")
+        handles.append(Line2D([], [], color="0.2", lw=1.4, ls="--"))
+        labels.append("2/lr: the edge of stability")
+        tops.append(1.0)
+        ax_s.set_ylabel("sharpness × lr/2  (units of 2/lr)")
+    else:
+        handles.append(Line2D([], [], color="0.3", lw=1.2, ls="--"))
+        labels.append("2/lr of the run in the same colour: the edge of stability")
+        ax_s.set_ylabel("sharpness (top Hessian eigenvalue)")
+    ax_s.set_ylim(0.0, 1.12 * max(tops))
+    lam0 = runs[0].stability.lambda_max
+    if not relative and all(r.stability is runs[0].stability for r in runs):
+        ax_s.axhline(lam0, color="0.55", lw=0.8, ls=":")
+        handles.append(Line2D([], [], color="0.55", lw=0.8, ls=":"))
+        labels.append(f"λ0 = {lam0:.3g}: the sharpness at initialisation")
+    loc = "lower right" if relative else "best"
+    ax_s.legend(handles, labels, loc=loc, fontsize="x-small", framealpha=0.9)
+    ax_s.grid(alpha=0.3)
+    ax_s.set_title(title or f"edge of stability ({runs[0].model}): the sharpness rises to 2/lr "
+                            "and hovers there")
+    if cmap is not None:
+        lrs = [r.lr for r in runs]
+        norm = matplotlib.colors.LogNorm(min(lrs), max(lrs))
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=[ax_s, ax_l], label="lr")
+    l0 = max(float(r.losses[0]) for r in runs)
+    ax_l.axhline(l0, color="0.55", lw=0.8, ls=":", label="L0: the loss at initialisation")
+    ax_l.set_yscale("log")
+    ax_l.set_xlabel("epoch")
+    ax_l.set_ylabel("loss (log scale)")
+    ax_l.set_title("the loss: non-monotone (a spike each time the sharpness overshoots 2/lr), "
+                   "yet falling", fontsize="medium")
+    ax_l.legend(loc="upper right", fontsize="x-small")
+    ax_l.grid(alpha=0.3, which="major")
+    ax_l.set_xlim(0, max(len(r.losses) - 1 for r in runs) or 1)
+    return fig
+
+
+def model_sweep(sweep_result, *, ax=None, title=None):
+    """Final loss against lr for a non-linear model, with lambda_0's bracket and the measured onset.
+
+    The bracket ``(2/lambda_0, 4/lambda_0)`` is computed at the initial
+    weights (a prediction); the divergence onset is measured (the smallest lr
+    of the sweep that diverged within its horizon).  Below ``2/lambda_0`` a
+    run descends stably from the start; in the bracket its loss first spikes
+    (the catapult) and it may still converge; above the onset it diverges.
+    The peak loss of every run that did not diverge is drawn too: it is where
+    a catapult shows.
+
+    Parameters
+    ----------
+    sweep_result : ModelSweepResult
+        From :func:`gdcore.sweep` with a non-linear ``model=``.
+    ax : matplotlib.axes.Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, gdcore, gdcore.plot
+    >>> x = np.linspace(-1, 1, 40)[:, None]
+    >>> m = gdcore.models.mlp((16,), seed=0)
+    >>> s = gdcore.sweep(x, np.sin(3 * x[:, 0]), np.geomspace(0.05, 5, 8), epochs=100, model=m)
+    >>> fig = gdcore.plot.model_sweep(s)
+    >>> fig.axes[0].get_xscale()
+    'log'
+    """
+    if not isinstance(sweep_result, ModelSweepResult):
+        raise TypeError(
+            "sweep_result must be a sweep of a non-linear model (gdcore.sweep(X, y, lrs, "
+            f"model=gdcore.models.mlp(...))), got {type(sweep_result).__name__}"
+            + ("; draw a linear model's sweep with gdcore.plot.sweep." if
+               isinstance(sweep_result, SweepResult) else ".")
+        )
+    s = sweep_result
+    curv = s.stability
+    fig, ax = _new_axes(ax, figsize=(8.0, 5.8))
+    lrs = np.asarray(s.lrs, dtype=np.float64)
+    lo_b, hi_b = curv.bracket
+    xlo = min(lrs.min(), lo_b) / 1.25
+    xhi = max(lrs.max(), hi_b) * 1.25
+    shade = _shade_bracket(ax, curv, xlo, xhi)
+    marks = _mark_bracket(ax, curv)
+    runs = _model_runs(s)
+    l0 = np.array([r.losses[0] for r in runs])
+    final = np.asarray(s.final_loss, dtype=np.float64) / l0
+    peak = np.array([np.nanmax(r.losses) for r in runs]) / l0
+    status = np.asarray(s.status)
+    ok = status != "diverged"
+    top = max(10.0, float(np.nanmax(peak[ok])) * 4 if ok.any() else 10.0)
+    # room below the lowest final loss for its annotation
+    bottom = float(np.nanmin(final[ok & (final > 0)])) / 12 if (ok & (final > 0)).any() else 1e-3
+    bottom = min(bottom, 0.1)
+    handles, labels = [], []
+    if ok.any():
+        h, = ax.plot(lrs[ok], peak[ok], color="0.5", lw=1.0, marker=".", ms=4, alpha=0.9)
+        handles.append(h)
+        labels.append("peak loss during the run / L0 (a catapult when > 1)")
+    styles = {"converged": (dict(marker="o", color="#1b7837", mfc="#1b7837"),
+                            f"converged (L <= {s.rtol:g} L0)"),
+              "max_epochs": (dict(marker="o", color="#2166ac", mfc="white"),
+                             f"still training after {s.horizon} epochs")}
+    for st, (style, what) in styles.items():
+        sel = status == st
+        if sel.any():
+            h, = ax.plot(lrs[sel], final[sel], ls="none", ms=6, mew=1.6, **style)
+            handles.append(h)
+            labels.append(f"final loss / L0: {what} ({sel.sum()} runs)")
+    div = status == "diverged"
+    if div.any():
+        h, = ax.plot(lrs[div], np.full(div.sum(), top / 2), ls="none", marker="X", ms=8,
+                     color=REGIME_COLORS["divergent"])
+        handles.append(h)
+        labels.append(f"diverged within {s.horizon} epochs ({div.sum()} runs)")
+    ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
+    handles.append(Line2D([], [], color="0.3", lw=0.8, ls=":"))
+    labels.append("L0 (the loss at initialisation)")
+    onset = s.divergence_onset
+    if onset is not None:
+        h = ax.axvline(onset, color=REGIME_COLORS["divergent"], lw=2.2)
+        handles.append(h)
+        labels.append(f"measured divergence onset = {onset:.3g} = {s.onset_over_lr_crit:.2f} × 2/λ0")
+    best = s.best_lr
+    if best is not None:
+        i = s.best
+        ax.annotate(f"lowest final loss\nlr {best:.3g}", (best, final[i]), xytext=(0, -36),
+                    textcoords="offset points", ha="center", fontsize="small",
+                    arrowprops={"arrowstyle": "->", "color": "0.3"})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(xlo, xhi)
+    ax.set_ylim(bottom, top)
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss / L0 (log scale)")
+    sec = ax.secondary_xaxis("top", functions=(lambda v: v / curv.lr_crit,
+                                               lambda v: v * curv.lr_crit))
+    sec.set_xlabel("lr in units of 2/λ0", fontsize="small")
+    handles += [h for h, _ in marks] + [h for h, _ in shade]
+    labels += [t for _, t in marks] + [t for _, t in shade]
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2,
+              fontsize="x-small", frameon=False)
+    ax.set_title(title or f"{len(lrs)} learning rates of {s.model}, {s.horizon} epochs each: "
+                          f"λ0 = {curv.lambda_max:.3g}")
+    ax.grid(alpha=0.3, which="major")
     return fig

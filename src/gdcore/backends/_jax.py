@@ -168,7 +168,7 @@ _hvp_jit = jax.jit(_hvp, static_argnames=("n",))
 @partial(jax.jit, static_argnames=("steps", "n"))
 def _lanczos_jit(p, W, V0, *, steps, n=None):
     """:func:`gdcore.core.lanczos` on :func:`_hvp` products, compiled once per shape and ``steps``."""
-    return core.lanczos(partial(_hvp, p, W, n=n), V0, steps, jnp)
+    return core.lanczos(partial(_hvp, p, W, n=n), V0, steps, jnp, fold=JaxFold)
 
 
 def _fold(R, Xc, Yc):

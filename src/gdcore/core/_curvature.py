@@ -17,6 +17,7 @@ import math
 from typing import Any, NamedTuple
 
 from gdcore._compat import device
+from gdcore.core._mse import PythonFold
 
 __all__ = ["LanczosResult", "lanczos"]
 
@@ -34,6 +35,15 @@ class LanczosResult(NamedTuple):
       broke down after ``size`` steps when ``size < s``, and only the leading
       ``size x size`` block of its ``T`` holds Ritz values.  ``size == 0``
       means a zero (or non-finite) start vector.
+
+    Examples
+    --------
+    >>> from gdcore import backends
+    >>> xp = backends.get("numpy").xp
+    >>> from gdcore.core import lanczos
+    >>> r = lanczos(lambda V: 2.0 * V, xp.ones((4, 1)), 3, xp)  # H = 2 I: invariant at once
+    >>> r.alphas[:, 0].tolist(), int(r.size[0]), r.basis.shape
+    ([2.0, 0.0, 0.0], 1, (3, 4, 1))
     """
 
     alphas: Any
@@ -43,7 +53,7 @@ class LanczosResult(NamedTuple):
     size: Any
 
 
-def lanczos(hvp, V0, steps, xp) -> LanczosResult:
+def lanczos(hvp, V0, steps, xp, fold=PythonFold) -> LanczosResult:
     """Batched Lanczos with full reorthogonalisation, ``steps`` Hessian-vector products.
 
     ``hvp(V) -> H V`` maps a (P, C) block to a (P, C) block, column by column
@@ -62,6 +72,11 @@ def lanczos(hvp, V0, steps, xp) -> LanczosResult:
     records where it stopped.  Nothing divides by zero and nothing branches on
     array values; every column is independent of the others.  Non-finite
     products (a diverged run) make their column non-finite, never another.
+
+    ``fold`` loops over the steps (as in :func:`gdcore.core.blockwise`): a
+    Python loop by default; a compiled backend passes its own (jax: a
+    ``fori_loop``, so the step is traced once, not ``steps`` times).  All
+    buffers have fixed shapes, written with ``where`` on a one-hot row.
 
     Examples
     --------
@@ -92,16 +107,14 @@ def lanczos(hvp, V0, steps, xp) -> LanczosResult:
 
     nrm0 = norm(V0)
     alive = (nrm0 > 0) & (nrm0 < math.inf)
-    zero = xp.zeros_like(V0)
-    q = xp.where(alive, V0 / safe(nrm0, alive), zero)
-    slot = xp.reshape(xp.arange(steps, device=dev), (steps, 1, 1))
-    Q = xp.zeros((steps, P, C), dtype=dt, device=dev)
-    scale = xp.zeros((C,), dtype=dt, device=dev)
-    size = xp.zeros((C,), dtype=xp.int32, device=dev)
-    alphas, betas = [], []
-    beta = scale
-    for j in range(steps):
-        Q = xp.where(slot == j, q, Q)  # store q_j (fixed shapes: no recompiles, no in-place)
+    q = xp.where(alive, V0 / safe(nrm0, alive), xp.zeros_like(V0))
+    slot = xp.arange(steps, device=dev)
+    zeros = xp.zeros((steps, C), dtype=dt, device=dev)
+
+    def step(j, carry):
+        q, Q, A, B, scale, size, alive = carry
+        here = slot == j  # (steps,): row j of the fixed-shape buffers (no in-place writes)
+        Q = xp.where(here[:, None, None], q, Q)  # store q_j
         size = size + xp.astype(alive, xp.int32)
         w = hvp(q)
         alpha = xp.sum(q * w, axis=0)
@@ -109,16 +122,15 @@ def lanczos(hvp, V0, steps, xp) -> LanczosResult:
             w = w - xp.sum(Q * xp.sum(Q * w, axis=1)[:, None, :], axis=0)
         beta = norm(w)
         scale = xp.maximum(scale, xp.maximum(xp.abs(alpha), beta))
-        alphas.append(alpha)
         alive = alive & (beta > tol * scale)
         beta = xp.where(alive, beta, xp.zeros_like(beta))
-        if j < steps - 1:
-            betas.append(beta)
-        q = xp.where(alive, w / safe(beta, alive), zero)
-    return LanczosResult(
-        alphas=xp.stack(alphas),
-        betas=xp.stack(betas) if betas else xp.zeros((0, C), dtype=dt, device=dev),
-        beta_last=beta,
-        basis=Q,
-        size=size,
-    )
+        A = xp.where(here[:, None], alpha, A)
+        B = xp.where(here[:, None], beta, B)
+        q = xp.where(alive, w / safe(beta, alive), xp.zeros_like(w))
+        return q, Q, A, B, scale, size, alive
+
+    init = (q, xp.zeros((steps, P, C), dtype=dt, device=dev), zeros, zeros,
+            xp.zeros((C,), dtype=dt, device=dev), xp.zeros((C,), dtype=xp.int32, device=dev), alive)
+    _, Q, A, B, _, size, _ = fold.fold(steps, step, init)
+    return LanczosResult(alphas=A, betas=B[: steps - 1, ...], beta_last=B[steps - 1, ...],
+                         basis=Q, size=size)
