@@ -410,6 +410,8 @@ def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0,
         raise ValueError("epochs must be at least 1 for the explorer (there is nothing to show at 0).")
     check_run_options(epochs, rtol, 1e6, "auto")
     every = max(1, epochs // _MODEL_SNAPSHOTS) if sharpness_every is None else sharpness_every
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"sharpness_every must be a positive integer (epochs), got {sharpness_every!r}.")
     prep = prepare(X, y, None, backend=backend, standardize=standardize)  # the data's checks and shape
     feature_names, target_name = _names(X, y, prep, feature_names, target_name)
     n, d = prep.X.shape
@@ -420,8 +422,7 @@ def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0,
                          "place learning rates against; pass lrs= and another w0 or model seed.")
     lrs = default_model_lrs(curv.lr_crit) if lrs is None else np.sort(check_lrs(lrs))
     K = lrs.size
-    snaps = epochs // every + 1 if isinstance(every, (int, np.integer)) else 0
-    need = K * (epochs + 1 + snaps)
+    need = K * (epochs + 1 + epochs // every + 1)
     if need > _MAX_FLOATS:
         raise ValueError(
             f"{K} learning rates x {epochs} epochs is too much for one page ({need / 1e6:.0f}M "

@@ -41,7 +41,7 @@ _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 # The one hand-written callback: pick run r = j K + i and copy its slices.
 _SWITCH = """
-const K = lr.end + 1, E1 = n_epochs + 1;
+const K = n_lrs, E1 = n_epochs + 1;
 const i = Math.round(lr.value), j = beta === null ? 0 : Math.round(beta.value);
 const r = j * K + i, o = r * E1;
 const s = store.data;
@@ -354,8 +354,9 @@ def build(D) -> str:
                  styles={"font-size": "14px", "padding": "4px 0"})
 
     lr_fmt = CustomJSTickFormatter(args={"v": [float(x) for x in lrs]}, code="return v[Math.round(tick)].toPrecision(3);")
-    lr_slider = Slider(start=0, end=K - 1, step=1, value=i0, title="learning rate lr", format=lr_fmt,
-                       width=470, name="gdcore-lr-slider", show_value=True)
+    # one lr: a still slider (bokeh refuses start == end)
+    lr_slider = Slider(start=0, end=max(K - 1, 1), step=1, value=i0, title="learning rate lr", format=lr_fmt,
+                       width=470, name="gdcore-lr-slider", show_value=True, disabled=K == 1)
     sliders, names_, values = [lr_slider], ["learning rate lr"], [[float(x) for x in lrs]]
     beta_slider = None
     if J > 1:
@@ -368,7 +369,7 @@ def build(D) -> str:
         values.append([float(b) for b in betas])
     cb = CustomJS(args=dict(lr=lr_slider, beta=beta_slider, store=store, loss=loss_src, path=path_src,
                             comp=comp_src, comp_cols=comp_cols, here=here_src, curve=curve_src,
-                            spot=spot_src, status=status, texts=texts, n_epochs=E,
+                            spot=spot_src, status=status, texts=texts, n_epochs=E, n_lrs=K,
                             lrs=[float(x) for x in lrs], betas=[float(b) for b in betas],
                             rho=rho_pts, rho_fine=rho_fine),
                   code=_SWITCH)
