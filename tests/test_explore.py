@@ -215,6 +215,9 @@ def test_mlp_page_options_and_errors():
     m = gdcore.models.mlp((6,), seed=1)
     ex = gdcore.explore(x, y, model=m, lrs=[0.05, 0.2, 0.1], epochs=40, sharpness_every=10, betas=[0])
     assert ex.lrs.tolist() == [0.05, 0.1, 0.2] and ex.sweep.sharpness[1].shape == (3, 5)
+    assert ex.sweep.divergence_onset is None and "onset: none within the horizon" in ex.html
+    lost = gdcore.explore(x, y, model=m, lrs=[50.0, 100.0], epochs=30)     # every run diverged
+    assert set(lost.sweep.status) == {"diverged"} and "onset: 50 = " in lost.html
     one = gdcore.explore(x, y, model=m, lrs=[0.1], epochs=20)              # one lr: a still slider
     assert one.sweep.sharpness[0].tolist() == list(range(21))              # 20 // 40 -> every epoch
     assert gdcore.explore(x, y, model=gdcore.models.linear(), epochs=5, betas=[0],
