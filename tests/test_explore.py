@@ -524,3 +524,12 @@ def test_tour_notebook_runs_top_to_bottom(tmp_path):
                PYTHONWARNINGS="ignore")
     subprocess.run([sys.executable, "-c", code, str(ROOT / "examples" / "tour.ipynb"), str(tmp_path)],
                    check=True, env=env, timeout=180)
+
+
+def test_cli_explore_model_mlp(tmp_path, capsys):
+    out = tmp_path / "mlp.html"
+    code, stdout, err = _run(capsys, "explore", "--model", "mlp:8", "--epochs", "200", "--out", str(out))
+    assert code == 0 and err == "" and "mlp[8] tanh, 21 learning rates, 200 epochs" in stdout
+    assert '"gdcore-sharpness"' in out.read_text(encoding="utf-8")
+    code, _, err = _run(capsys, "explore", "--model", "mlp:8", "--betas", "0,0.5", "--out", str(out))
+    assert code == 2 and "drop it with an mlp --model" in err and err.count("\n") == 1
