@@ -1,5 +1,9 @@
 """The interactive explorer (issue 14): one self-contained page, safe, accessible, tested in a browser.
 
+The linear page holds closed-form predictions; the page for a non-linear model (issue 13,
+``model=gdcore.models.mlp(...)``) holds measured runs only: the loss, the sharpness against
+the chosen lr's 2/lr line, and the lr against lambda_0's bracket.
+
 The browser test drives Debian's chromium (``/usr/bin/chromium``) with Playwright and never
 downloads a browser; every request that is not ``file:`` is aborted and counted. Locally a
 missing browser skips it; in CI (``GDCORE_REQUIRE_ALL_BACKENDS=1`` or ``CI=true``) it fails.
@@ -58,6 +62,26 @@ def pages(tmp_path_factory):
     assert main(["explore", str(evil_csv), "--target", TARGET, "--no-bias", "--epochs", "60",
                  "--betas", "0,0.5,0.9", "--out", str(evil)]) == 0
     return {"folder": folder, "seed": seed, "evil": evil, "evil_csv": evil_csv}
+
+
+def _mlp_data():
+    """Issue 13's edge-of-stability example: lambda_0 = 6.02, at lr = 1/lambda_0 the sharpness meets 2/lr."""
+    x = np.linspace(-1, 1, 100)[:, None]
+    return x, np.sin(8 * x[:, 0])
+
+
+@pytest.fixture(scope="module")
+def mlp_page(tmp_path_factory):
+    """The MLP page with its defaults (21 lrs x 3000 epochs, sharpness every 75 epochs), saved."""
+    import time
+
+    x, y = _mlp_data()
+    t0 = time.perf_counter()
+    ex = gdcore.explore(x, y, model=gdcore.models.mlp((20,), seed=0), source="sin(8x) on [-1, 1]",
+                        feature_names=["x"], target_name="sin(8x)", title="gdcore explorer: a tanh MLP")
+    seconds = time.perf_counter() - t0
+    path = ex.save(tmp_path_factory.mktemp("explore-mlp") / "mlp.html")
+    return {"ex": ex, "path": path, "seconds": seconds}
 
 
 # ---------------------------------------------------------------------------
@@ -133,6 +157,92 @@ def test_markup_from_the_data_never_reaches_the_page_as_html(pages):
     ex = gdcore.explore(X, y, epochs=5, betas=[0], lrs=[0.1], feature_names=[SCRIPT, IMG],
                         target_name=SCRIPT, source=IMG, title=SCRIPT)
     assert SCRIPT not in ex.html and IMG not in ex.html
+
+
+# ---------------------------------------------------------------------------
+# the page for a model non-linear in its weights
+
+
+def test_mlp_page_is_one_small_self_contained_file(mlp_page):
+    ex, page = mlp_page["ex"], mlp_page["path"].read_text(encoding="utf-8")
+    print(f"MLP page: {ex.nbytes / 1e6:.2f} MB, built in {mlp_page['seconds']:.1f} s")
+    assert mlp_page["path"].stat().st_size < 5_000_000
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page, re.I)
+    assert not re.search(r"<link[^>]*\bhref\s*=", page, re.I)
+    assert "gdcore-lr-slider" in page and "gdcore-beta-slider" not in page
+    for name in ("gdcore-sharpness", "gdcore-edge", "gdcore-loss", "gdcore-here"):
+        assert f'"{name}"' in page
+    # the views that need a closed form are left out, and the page says so
+    assert "gdcore-path" not in page and "gdcore-components" not in page and "gdcore-spot" not in page
+    assert "Left out for a non-linear model" in page
+    assert repr(ex).startswith("Explorer(21 learning rates, mlp[20] tanh, 3000 epochs, ")
+    assert 'height: 1210px' in ex._repr_html_()
+
+
+def test_mlp_page_data_are_one_measured_sweep(mlp_page):
+    ex = mlp_page["ex"]
+    x, y = _mlp_data()
+    curv = gdcore.stability(x, y, model=gdcore.models.mlp((20,), seed=0))
+    sw = ex.sweep
+    assert ex.model == "mlp[20] tanh" and ex.momentum is None and ex.betas.tolist() == [0.0]
+    assert sw.stability.lambda_max == curv.lambda_max and curv.lambda_max == pytest.approx(6.02, abs=0.01)
+    # 21 lrs, 2**0.25 apart, with 1/lambda_0, 2/lambda_0 and 4/lambda_0 among them
+    np.testing.assert_allclose(ex.lrs, curv.lr_crit * 2.0 ** np.linspace(-3.5, 1.5, 21), rtol=1e-15)
+    for units in (0.5, 1.0, 2.0):
+        assert np.min(np.abs(ex.lrs / curv.lr_crit - units)) < 1e-12
+    assert sw.losses.shape == (21, 3001) and sw.horizon == 3000
+    epochs, values = sw.sharpness
+    assert epochs.tolist() == list(range(0, 3001, 75)) and values.shape == (21, 41)
+    np.testing.assert_allclose(values[:, 0], curv.lambda_max, rtol=1e-9)    # every run starts at lambda_0
+    # the edge of stability, measured: at lr = 1/lambda_0 the late sharpness sits at 2/lr (issue 13: 10%)
+    i = int(np.argmin(np.abs(ex.lrs - curv.lr_crit / 2)))
+    late = np.median(values[i, -10:])
+    assert late * ex.lrs[i] / 2 == pytest.approx(1.0, abs=0.1)
+    assert np.max(values[i, :5]) < 0.8 * 2 / ex.lrs[i]                      # it had to rise there
+    assert sw.status[i] != "diverged" and np.max(sw.losses[i]) > sw.losses[i, 0]   # non-monotone
+    # what the page says about the lrs: measured labels and the onset
+    assert set(sw.regime) == {"below-edge", "above-edge", "divergent"}
+    onset = sw.divergence_onset
+    assert onset is not None and all((st == "diverged") == (lr >= onset) for lr, st in zip(ex.lrs, sw.status))
+    assert f"onset {onset / curv.lr_crit:.3g} x 2/lambda_0" in ex.html
+    assert f"lambda_0 = {curv.lambda_max:.4g}" in ex.html
+
+
+def test_mlp_page_options_and_errors():
+    x = np.linspace(-1, 1, 30)[:, None]
+    y = np.sin(3 * x[:, 0])
+    m = gdcore.models.mlp((6,), seed=1)
+    ex = gdcore.explore(x, y, model=m, lrs=[0.05, 0.2, 0.1], epochs=40, sharpness_every=10, betas=[0])
+    assert ex.lrs.tolist() == [0.05, 0.1, 0.2] and ex.sweep.sharpness[1].shape == (3, 5)
+    assert ex.sweep.divergence_onset is None and "onset: none within the horizon" in ex.html
+    lost = gdcore.explore(x, y, model=m, lrs=[50.0, 100.0], epochs=30)     # every run diverged
+    assert set(lost.sweep.status) == {"diverged"} and "onset: 50 = " in lost.html
+    one = gdcore.explore(x, y, model=m, lrs=[0.1], epochs=20)              # one lr: a still slider
+    assert one.sweep.sharpness[0].tolist() == list(range(21))              # 20 // 40 -> every epoch
+    assert gdcore.explore(x, y, model=gdcore.models.linear(), epochs=5, betas=[0],
+                          lrs=[0.1]).model is None                          # linear(): the linear page
+    with pytest.raises(ValueError, match="drop betas"):
+        gdcore.explore(x, y, model=m, betas=[0, 0.9])
+    with pytest.raises(ValueError, match="sharpness_every is for a non-linear model"):
+        gdcore.explore(x, y, sharpness_every=5)
+    with pytest.raises(ValueError, match="sharpness_every must be a positive integer"):
+        gdcore.explore(x, y, model=m, epochs=10, sharpness_every=0)
+    with pytest.raises(ValueError, match="fewer lrs or epochs"):
+        gdcore.explore(x, y, model=m, lrs=np.geomspace(0.01, 1, 500), epochs=9000)
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        gdcore.explore(x, y, model=m, epochs=0)
+    with pytest.raises(ValueError, match="one target"):
+        gdcore.explore(x, np.stack([y, y], axis=1), model=m)
+
+
+def test_mlp_page_shows_markup_from_the_data_as_text():
+    x = np.linspace(-1, 1, 30)[:, None]
+    ex = gdcore.explore(x, np.sin(3 * x[:, 0]), model=gdcore.models.mlp((6,)), epochs=20, lrs=[0.1, 0.3],
+                        feature_names=[SCRIPT], target_name=IMG, source=IMG, title=SCRIPT)
+    for raw in (IMG, SCRIPT, "onerror=alert(1)>"):
+        assert raw not in ex.html
+    assert html.escape(html.escape(SCRIPT)) in ex.html or html.escape(SCRIPT) in ex.html
 
 
 # ---------------------------------------------------------------------------
@@ -320,6 +430,74 @@ def test_page_in_headless_chromium(pages, tmp_path):
         shutil.copyfile(shot, ROOT / "docs" / "demo" / "explorer.png")
 
 
+_READ_MODEL = """() => {
+  const m = (name) => Bokeh.documents[0].get_model_by_name(name);
+  return {edge: Array.from(m('gdcore-edge').data.y),
+          label: m('gdcore-edge-label').text,
+          sharp: Array.from(m('gdcore-sharpness').data.value),
+          loss: Array.from(m('gdcore-loss').data.loss).slice(0, 200),
+          here: Array.from(m('gdcore-here').data.x),
+          status: m('gdcore-status').text};
+}"""
+
+
+def test_mlp_page_in_headless_chromium(mlp_page, tmp_path):
+    """Keyboard on the lr slider: the drawn 2/lr line, the sharpness trace and the status follow."""
+    sync_playwright = _browser()
+    ex = mlp_page["ex"]
+    lr_crit = ex.sweep.stability.lr_crit
+    i0 = int(np.argmin(np.abs(ex.lrs - lr_crit / 2)))          # the page starts at 1/lambda_0
+    problems = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = _open(browser, mlp_page["path"], problems)
+            assert page.locator('[role="slider"]').count() == 1
+            lr = page.get_by_role("slider", name="learning rate lr")
+            assert lr.count() == 1
+            assert lr.get_attribute("aria-valuetext") == "learning rate lr 0.166 = 0.5 x 2/lambda_0"
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1000
+            before = page.evaluate(_READ_MODEL)
+            np.testing.assert_allclose(before["edge"], [2 / ex.lrs[i0]] * 2, rtol=1e-6)
+            np.testing.assert_allclose(before["sharp"], ex.sweep.sharpness[1][i0], rtol=1e-6)
+            assert "at 2/lr: the edge of stability" in before["status"]
+            shot_before = page.screenshot(full_page=True, path=str(tmp_path / "explorer-mlp.png"))
+            page.keyboard.press("Tab")                                  # the keyboard reaches the slider
+            assert page.evaluate("() => { let a = document.activeElement; "
+                                 "while (a && a.shadowRoot && a.shadowRoot.activeElement) "
+                                 "a = a.shadowRoot.activeElement; return a && a.getAttribute('role'); }"
+                                 ) == "slider"
+            for _ in range(6):
+                page.keyboard.press("ArrowRight")                       # 0.5 -> 1.41 x 2/lambda_0
+            page.wait_for_timeout(200)
+            after = page.evaluate(_READ_MODEL)
+            i = i0 + 6
+            np.testing.assert_allclose(after["edge"], [2 / ex.lrs[i]] * 2, rtol=1e-6)   # the line moved
+            assert after["label"] == f"2/lr = {2 / ex.lrs[i]:.3g}" != before["label"]
+            np.testing.assert_allclose(after["sharp"], ex.sweep.sharpness[1][i], rtol=1e-6)
+            assert after["sharp"] != before["sharp"] and after["loss"] != before["loss"]
+            assert after["here"] == pytest.approx([ex.lrs[i]])
+            assert "catapult bracket" in after["status"]
+            shot_moved = page.screenshot(full_page=True, path=str(tmp_path / "explorer-mlp-moved.png"))
+            assert shot_moved != shot_before
+            assert lr.get_attribute("aria-valuetext") == f"learning rate lr {ex.lrs[i]:.3g} = 1.4 x 2/lambda_0"
+            page.keyboard.press("End")                                  # the largest lr: measured divergent
+            page.wait_for_timeout(200)
+            last = page.evaluate(_READ_MODEL)
+            assert "divergent (measured)" in last["status"] and "diverged at epoch" in last["status"]
+            page.keyboard.press("Home")
+            for _ in range(i0):
+                page.keyboard.press("ArrowRight")                       # back to 1/lambda_0
+            page.wait_for_timeout(300)
+            assert page.evaluate(_READ_MODEL) == before                # the same run, the same data
+        finally:
+            browser.close()
+    assert problems == []
+    print(f"screenshots: {tmp_path}")
+    if os.environ.get("GDCORE_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(tmp_path / "explorer-mlp.png", ROOT / "docs" / "demo" / "explorer-mlp.png")
+
+
 # ---------------------------------------------------------------------------
 # the tour notebook
 
@@ -346,3 +524,12 @@ def test_tour_notebook_runs_top_to_bottom(tmp_path):
                PYTHONWARNINGS="ignore")
     subprocess.run([sys.executable, "-c", code, str(ROOT / "examples" / "tour.ipynb"), str(tmp_path)],
                    check=True, env=env, timeout=180)
+
+
+def test_cli_explore_model_mlp(tmp_path, capsys):
+    out = tmp_path / "mlp.html"
+    code, stdout, err = _run(capsys, "explore", "--model", "mlp:8", "--epochs", "200", "--out", str(out))
+    assert code == 0 and err == "" and "mlp[8] tanh, 21 learning rates, 200 epochs" in stdout
+    assert '"gdcore-sharpness"' in out.read_text(encoding="utf-8")
+    code, _, err = _run(capsys, "explore", "--model", "mlp:8", "--betas", "0,0.5", "--out", str(out))
+    assert code == 2 and "drop it with an mlp --model" in err and err.count("\n") == 1

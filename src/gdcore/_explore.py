@@ -9,6 +9,13 @@ slider) switches every view between the precomputed runs; the only
 hand-written JavaScript is the small callback that copies the chosen run's
 slices into the plotted sources.
 
+With ``model=gdcore.models.mlp(...)`` (a model non-linear in its weights) there
+is no closed form: the page holds one vectorised sweep of that model over K
+learning rates with the sharpness measured every few epochs, and shows the
+loss per epoch, the sharpness against the chosen lr's ``2 / lr`` line (the
+edge of stability), and where the lr sits against lambda_0's bracket
+``(2 / lambda_0, 4 / lambda_0)`` with every run's measured status.
+
 Why Bokeh: its standalone output inlines BokehJS (about 1.7 MB, against 3.5 MB
 for plotly.js), its ``CustomJS`` callbacks make switching between precomputed
 runs a few lines, its sliders are keyboard-operable ARIA sliders
@@ -59,7 +66,11 @@ class Explorer:
         The (lr, beta) grid behind the momentum slider and the stability map
         (``None`` when ``betas`` held only 0).
     lrs, betas : numpy.ndarray
-        The slider positions.
+        The slider positions (``betas`` is ``[0.]`` for a non-linear model).
+    model : str or None
+        The non-linear model behind the page (e.g. ``"mlp[20] tanh"``); ``None``
+        for the linear model.  Then :attr:`sweep` is a ``ModelSweepResult``
+        with the sharpness trace of every run.
     """
 
     html: str = field(repr=False)
@@ -68,6 +79,8 @@ class Explorer:
     lrs: np.ndarray = field(repr=False)
     betas: np.ndarray = field(repr=False)
     title: str = "gdcore explorer"
+    model: str | None = None
+    height: int = field(default=1330, repr=False)  # of the page, for the notebook's iframe
 
     @property
     def nbytes(self) -> int:
@@ -91,12 +104,39 @@ class Explorer:
     def _repr_html_(self) -> str:
         # An iframe keeps the page's scripts and styles apart from the notebook's.
         return (f'<iframe title="{html.escape(self.title)}" srcdoc="{html.escape(self.html, quote=True)}" '
-                'style="width: 100%; min-width: 1010px; height: 1330px; border: 0;"></iframe>')
+                f'style="width: 100%; min-width: 1010px; height: {self.height}px; border: 0;"></iframe>')
 
     def __repr__(self) -> str:
+        if self.model is not None:
+            return (f"Explorer({len(self.lrs)} learning rates, {self.model}, {self.sweep.epochs} epochs, "
+                    f"{self.nbytes / 1e6:.1f} MB page)")
         mom = "momentum" if len(self.betas) == 1 else "momentums"
         return (f"Explorer({len(self.lrs)} learning rates x {len(self.betas)} {mom}, "
                 f"{self.sweep.epochs} epochs, {self.nbytes / 1e6:.1f} MB page)")
+
+
+def _names(X, y, prep, feature_names, target_name):
+    """The column names and the target's name (from pandas when not given), checked against the data."""
+    from gdcore._inputs import library_of
+
+    if prep.backend.validates_in_factor():
+        raise ValueError("the explorer runs on data in memory; pass numpy arrays (X.compute()) "
+                         "instead of dask arrays.")
+    if prep.Y.shape[1] != 1:
+        raise ValueError(f"the explorer shows one target, but y has {prep.Y.shape[1]} columns; "
+                         "pass one of them, e.g. y[:, 0].")
+    if feature_names is None and library_of(X) == "pandas" and hasattr(X, "columns"):
+        feature_names = [str(c) for c in X.columns]
+    if target_name is None and hasattr(y, "name") and isinstance(getattr(y, "name"), str):
+        target_name = y.name
+    d = prep.X.shape[1]
+    if feature_names is None:
+        feature_names = [f"x{i}" for i in range(d)]
+    feature_names = [str(f) for f in feature_names]
+    if len(feature_names) != d:
+        raise ValueError(f"feature_names has {len(feature_names)} names but X has {d} columns; "
+                         "give one name per column.")
+    return feature_names, target_name
 
 
 def _default_lrs(stab, k=41) -> np.ndarray:
@@ -147,9 +187,9 @@ def _predicted_components(c0, lam, lrs, betas, epochs):
     return out
 
 
-def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backend="numpy",
+def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backend="numpy",
             w0=None, rtol=1e-3, feature_names=None, target_name=None, source=None,
-            title="gdcore explorer") -> Explorer:
+            title="gdcore explorer", model=None, sharpness_every=None) -> Explorer:
     """The learning-rate study as one interactive, self-contained HTML page.
 
     Trains every learning rate of ``lrs`` in one vectorised :func:`gdcore.sweep`
@@ -166,6 +206,25 @@ def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backen
       with ``lr_opt`` and ``lr_crit`` marked;
     * the (lr, beta) stability map with the current point on it.
 
+    With ``model=gdcore.models.mlp(...)`` (or any non-linear model
+    :func:`gdcore.sweep` accepts) nothing has a closed form, and the page is
+    the model's: one vectorised :func:`gdcore.sweep` over K learning rates with
+    ``sharpness_every`` set, and an lr slider (labelled in units of
+    ``2 / lambda_0`` too) over these views:
+
+    * the loss ``L`` per epoch (log scale; ``L*`` is taken as 0), with the
+      convergence level ``rtol L0``;
+    * the sharpness (top Hessian eigenvalue, by Lanczos) per epoch against
+      the chosen lr's ``2 / lr`` line, with ``lambda_0`` marked: below
+      ``2 / lambda_0`` it typically rises to ``2 / lr`` and hovers there
+      while the loss keeps falling non-monotonically (the edge of stability);
+    * where the lr sits against lambda_0's bracket ``(2 / lambda_0,
+      4 / lambda_0)``: every lr's final loss, coloured by its measured label
+      (below-edge, above-edge, divergent), and the measured divergence onset.
+
+    The views that need a closed form (predictions, contours,
+    eigen-directions, the momentum map) are left out, and the page says so.
+
     The page needs no server and no network; open it from disk, or display
     the returned object in Jupyter.
 
@@ -175,17 +234,30 @@ def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backen
         As in :func:`gdcore.fit`; ``y`` has one target column.
     lrs : sequence of float, optional
         Slider positions.  Default: 41 geometric values from ``lr_crit / 30``
-        to ``2.2 lr_crit``, with ``lr_opt`` itself on the grid.
+        to ``2.2 lr_crit``, with ``lr_opt`` itself on the grid; for a
+        non-linear model, 21 values ``2**(-3.5 ... 1.5) x 2 / lambda_0`` in
+        steps of 2**0.25 (``1 / lambda_0``, ``2 / lambda_0`` and ``4 / lambda_0``
+        among them).
     betas : sequence of float in [0, 1), optional
         Momentum slider positions (0, plain gradient descent, is always
         added).  Default 0, 0.1, ..., 0.9.  ``betas=[0]`` leaves out the
-        momentum slider and the stability map.
-    epochs : int, default 100
+        momentum slider and the stability map.  Linear model only.
+    epochs : int, optional
+        Default 100; 3000 for a non-linear model (the sharpness needs about
+        a thousand epochs to reach ``2 / lr`` at ``lr = 1 / lambda_0``).
     standardize : bool, default False
         As in :func:`gdcore.fit`: the weights, paths and spectrum are then
         those of the standardized columns.
     backend, w0, rtol
-        As in :func:`gdcore.fit`.
+        As in :func:`gdcore.fit` (for an MLP, ``w0`` is its parameter tuple).
+    model : optional
+        ``None`` or :func:`gdcore.models.linear` for the linear page;
+        :func:`gdcore.models.mlp` (or a model of your own, as in
+        :func:`gdcore.sweep`) for the non-linear page.
+    sharpness_every : int, optional
+        Non-linear model only: epochs between two sharpness measurements
+        (default ``epochs // 40``, at least 1).  Each costs about 30
+        Hessian-vector products per run.
     feature_names : sequence of str, optional
         Names of the columns of ``X`` (default: the columns of a pandas
         DataFrame, else ``x0, x1, ...``).  Shown as text, never as HTML.
@@ -212,39 +284,44 @@ def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backen
     ...     page = path.read_text(encoding="utf-8")
     >>> page.startswith("<!DOCTYPE html>"), "<script src=" in page   # every script inline
     (True, False)
+
+    A small tanh MLP: the sharpness against ``2 / lr`` per learning rate.
+
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 40)[:, None]
+    >>> ex = gdcore.explore(x, np.sin(3 * x[:, 0]), model=gdcore.models.mlp((8,)), epochs=200,
+    ...                     sharpness_every=20)
+    >>> ex
+    Explorer(21 learning rates, mlp[8] tanh, 200 epochs, ... MB page)
+    >>> ex.sweep.sharpness[1].shape                  # every 20 epochs, from epoch 0 to 200
+    (21, 11)
     """
     from gdcore import _analysis
-    from gdcore._inputs import check_epochs, library_of, prepare
-    from gdcore._inputs import check_betas, check_lrs, check_run_options
+    from gdcore._inputs import check_betas, check_epochs, check_lrs, check_run_options, prepare
     from gdcore.study import sweep
 
     _need_bokeh()
-    epochs = check_epochs(epochs)
+    from gdcore import models as _models
+
+    if model is not None and not isinstance(model, _models.Linear):
+        return _explore_model(X, y, model=model, lrs=lrs, betas=betas, epochs=epochs,
+                              standardize=standardize, backend=backend, w0=w0, rtol=rtol,
+                              feature_names=feature_names, target_name=target_name, source=source,
+                              title=title, sharpness_every=sharpness_every)
+    if sharpness_every is not None:
+        raise ValueError("sharpness_every is for a non-linear model (the linear model's sharpness is "
+                         "the constant lambda_max); pass model=gdcore.models.mlp(...) or drop it.")
+    epochs = check_epochs(100 if epochs is None else epochs)
     if epochs < 1:
         raise ValueError("epochs must be at least 1 for the explorer (there is nothing to show at 0).")
     check_run_options(epochs, rtol, 1e6, "auto")
     betas = check_betas(betas, DEFAULT_BETAS)
-    if feature_names is None and library_of(X) == "pandas" and hasattr(X, "columns"):
-        feature_names = [str(c) for c in X.columns]
-    if target_name is None and hasattr(y, "name") and isinstance(getattr(y, "name"), str):
-        target_name = y.name
     prep = prepare(X, y, w0, backend=backend, standardize=standardize)
-    if prep.backend.validates_in_factor():
-        raise ValueError("the explorer runs on data in memory; pass numpy arrays (X.compute()) "
-                         "instead of dask arrays.")
-    if prep.Y.shape[1] != 1:
-        raise ValueError(f"the explorer shows one target, but y has {prep.Y.shape[1]} columns; "
-                         "pass one of them, e.g. y[:, 0].")
+    feature_names, target_name = _names(X, y, prep, feature_names, target_name)
     quad = _analysis.analyse(prep)
     stab = _analysis.stability_of(quad)  # analyse refuses an all-zero X (no curvature, no lr)
     lrs = _default_lrs(stab) if lrs is None else np.sort(check_lrs(lrs))
     n, d = prep.X.shape
-    if feature_names is None:
-        feature_names = [f"x{i}" for i in range(d)]
-    feature_names = [str(f) for f in feature_names]
-    if len(feature_names) != d:
-        raise ValueError(f"feature_names has {len(feature_names)} names but X has {d} columns; "
-                         "give one name per column.")
     K, J, E1 = lrs.size, betas.size, epochs + 1
     n_sel = min(d, 6)
     need = K * J * E1 * (4 + 2 * n_sel)
@@ -304,3 +381,60 @@ def explore(X, y, *, lrs=None, betas=None, epochs=100, standardize=False, backen
 
     page = _explore_page.build(data)
     return Explorer(page, sw, mom, lrs, betas, title)
+
+
+# ---------------------------------------------------------------------------
+# models non-linear in their weights: measured, not predicted
+
+_MODEL_EPOCHS = 3000
+_MODEL_SNAPSHOTS = 40  # sharpness measurements per run by default (epochs // 40 apart)
+
+
+def default_model_lrs(lr_crit, k=21) -> np.ndarray:
+    """``2**(-3.5 ... 1.5) x lr_crit`` in steps of 2**0.25: 1/lambda_0, 2/lambda_0 and 4/lambda_0 on the grid."""
+    return lr_crit * 2.0 ** np.linspace(-3.5, 1.5, k)
+
+
+def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0, rtol, feature_names,
+                   target_name, source, title, sharpness_every) -> Explorer:
+    """:func:`explore` for a non-linear model: one sweep with the sharpness tracked, no closed form."""
+    from gdcore._fit import stability
+    from gdcore._inputs import check_epochs, check_lrs, check_run_options, prepare
+    from gdcore.study import sweep
+
+    if betas is not None and np.any(np.asarray(betas, dtype=np.float64) != 0):
+        raise ValueError("the momentum slider and the (lr, beta) map are for the linear model (they "
+                         "need its closed form); for a non-linear model drop betas.")
+    epochs = check_epochs(_MODEL_EPOCHS if epochs is None else epochs)
+    if epochs < 1:
+        raise ValueError("epochs must be at least 1 for the explorer (there is nothing to show at 0).")
+    check_run_options(epochs, rtol, 1e6, "auto")
+    every = max(1, epochs // _MODEL_SNAPSHOTS) if sharpness_every is None else sharpness_every
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"sharpness_every must be a positive integer (epochs), got {sharpness_every!r}.")
+    prep = prepare(X, y, None, backend=backend, standardize=standardize)  # the data's checks and shape
+    feature_names, target_name = _names(X, y, prep, feature_names, target_name)
+    n, d = prep.X.shape
+    common = dict(model=model, w0=w0, backend=backend, standardize=standardize)
+    curv = stability(X, y, **common)
+    if not (np.isfinite(curv.lambda_max) and curv.lambda_max > 0):
+        raise ValueError(f"the sharpness at w0 is {curv.lambda_max:.3g}: there is no edge 2/lambda_0 to "
+                         "place learning rates against; pass lrs= and another w0 or model seed.")
+    lrs = default_model_lrs(curv.lr_crit) if lrs is None else np.sort(check_lrs(lrs))
+    K = lrs.size
+    need = K * (epochs + 1 + epochs // every + 1)
+    if need > _MAX_FLOATS:
+        raise ValueError(
+            f"{K} learning rates x {epochs} epochs is too much for one page ({need / 1e6:.0f}M "
+            "numbers); pass fewer lrs or epochs (e.g. epochs=2000, 21 lrs)."
+        )
+    sw = sweep(X, y, lrs, epochs=epochs, rtol=rtol, sharpness_every=every, **common)
+    data = dict(
+        sweep=sw, lrs=lrs, epochs=epochs, rtol=rtol, n=n, d=d, every=int(every),
+        feature_names=feature_names, target_name=target_name, source=source, title=title,
+        standardize=bool(standardize),
+    )
+    from gdcore import _explore_page
+
+    page = _explore_page.build_model(data)
+    return Explorer(page, sw, None, lrs, np.zeros(1), title, model=sw.model, height=1210)

@@ -41,7 +41,7 @@ _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 # The one hand-written callback: pick run r = j K + i and copy its slices.
 _SWITCH = """
-const K = lr.end + 1, E1 = n_epochs + 1;
+const K = n_lrs, E1 = n_epochs + 1;
 const i = Math.round(lr.value), j = beta === null ? 0 : Math.round(beta.value);
 const r = j * K + i, o = r * E1;
 const s = store.data;
@@ -74,7 +74,8 @@ handles.forEach((el, k) => {
   const target = el.closest('.noUi-target');
   const say = () => {
     const v = Math.round(sliders[k].value);
-    el.setAttribute('aria-valuetext', names[k] + ' ' + values[k][v].toPrecision(3));
+    const t = labels === null ? values[k][v].toPrecision(3) : labels[k][v];
+    el.setAttribute('aria-valuetext', names[k] + ' ' + t);
   };
   if (target && target.noUiSlider) { target.noUiSlider.on('update.gdcore', say); }
   say();
@@ -353,8 +354,9 @@ def build(D) -> str:
                  styles={"font-size": "14px", "padding": "4px 0"})
 
     lr_fmt = CustomJSTickFormatter(args={"v": [float(x) for x in lrs]}, code="return v[Math.round(tick)].toPrecision(3);")
-    lr_slider = Slider(start=0, end=K - 1, step=1, value=i0, title="learning rate lr", format=lr_fmt,
-                       width=470, name="gdcore-lr-slider", show_value=True)
+    # one lr: a still slider (bokeh refuses start == end)
+    lr_slider = Slider(start=0, end=max(K - 1, 1), step=1, value=i0, title="learning rate lr", format=lr_fmt,
+                       width=470, name="gdcore-lr-slider", show_value=True, disabled=K == 1)
     sliders, names_, values = [lr_slider], ["learning rate lr"], [[float(x) for x in lrs]]
     beta_slider = None
     if J > 1:
@@ -367,7 +369,7 @@ def build(D) -> str:
         values.append([float(b) for b in betas])
     cb = CustomJS(args=dict(lr=lr_slider, beta=beta_slider, store=store, loss=loss_src, path=path_src,
                             comp=comp_src, comp_cols=comp_cols, here=here_src, curve=curve_src,
-                            spot=spot_src, status=status, texts=texts, n_epochs=E,
+                            spot=spot_src, status=status, texts=texts, n_epochs=E, n_lrs=K,
                             lrs=[float(x) for x in lrs], betas=[float(b) for b in betas],
                             rho=rho_pts, rho_fine=rho_fine),
                   code=_SWITCH)
@@ -396,8 +398,8 @@ def build(D) -> str:
 
     doc = Document()
     doc.add_root(layout)
-    doc.js_on_event(DocumentReady, CustomJS(args=dict(sliders=sliders, names=names_, values=values),
-                                            code=_READY))
+    doc.js_on_event(DocumentReady, CustomJS(args=dict(sliders=sliders, names=names_, values=values,
+                                                      labels=None), code=_READY))
     return file_html(doc, INLINE, title=D["title"])
 
 
@@ -416,4 +418,249 @@ lr_opt = 2/(lambda_max + lambda_min) balances the two extreme factors; lr_crit =
 <li><b>Stability map</b>: epochs to converge for every (lr, beta) pair; hatched: diverged. Momentum moves
 the boundary to lr lambda_max = 2 (1 + beta).</li>
 </ul>
+"""
+
+
+# ---------------------------------------------------------------------------
+# the page for a model non-linear in its weights (no closed form: everything measured)
+
+_SWITCH_MODEL = """
+const i = Math.round(lr.value), E1 = n_epochs + 1, T = n_snap;
+loss.data = {epoch: loss.data.epoch, loss: store.data.loss.slice(i * E1, (i + 1) * E1)};
+sharp.data = {epoch: sharp.data.epoch, value: sstore.data.value.slice(i * T, (i + 1) * T)};
+edge.data = {x: edge.data.x, y: [edges[i], edges[i]]};
+edge_label.y = edges[i];
+edge_label.text = edge_texts[i];
+here.data = {x: [lrs[i]], y: [finals[i]]};
+status.text = texts[i];
+"""
+
+_REGIME_COLOR = {"below-edge": "#2ca02c", "above-edge": "#ff7f0e", "divergent": "#d62728"}
+
+
+def _model_status_text(sw, i, lr_crit, every):
+    """One run's line above the plots: where its lr sits, what happened, where its sharpness ended."""
+    lr, st, regime = float(sw.lrs[i]), sw.status[i], sw.regime[i]
+    losses = sw.losses[i]
+    L0 = float(losses[0])
+    if regime == "below-edge":
+        where = "below the edge (lr < 2/lambda_0)"
+    elif regime == "above-edge":
+        where = ("above the edge, inside the catapult bracket (2/lambda_0 <= lr < 4/lambda_0)"
+                 if lr < 2 * lr_crit else "above the edge and beyond 4/lambda_0")
+    else:
+        where = "divergent (measured)"
+    if st == "converged":
+        what = f"converged at epoch {sw.converged_epoch[i]} (L <= rtol x L0)"
+    elif st == "diverged":
+        what = f"diverged at epoch {sw.diverged_epoch[i]} (loss above {sw.divergence_factor:.3g} x L0 or not finite)"
+    else:
+        what = f"neither converged nor diverged within the horizon of {sw.horizon} epochs"
+    text = f"lr = {lr:.4g} = {lr / lr_crit:.3g} x 2/lambda_0, plain gradient descent: {where}; {what}."
+    ok = np.isfinite(losses)
+    if st != "diverged" and ok.any():
+        peak = int(np.nanargmax(losses))
+        last = int(np.flatnonzero(ok)[-1])
+        text += (f" Loss: {losses[last] / L0:.3g} x L0 at epoch {last}, "
+                 f"highest {losses[peak] / L0:.3g} x L0 at epoch {peak}.")
+        ep, vals = sw.sharpness[0], sw.sharpness[1][i]
+        fin = np.isfinite(vals)
+        if fin.sum() >= 2:
+            late = vals[fin][-max(1, fin.sum() // 4):]  # the last quarter of the measurements
+            ratio = float(np.median(late)) * lr / 2
+            word = ("at 2/lr: the edge of stability" if 0.9 <= ratio <= 1.1
+                    else "below 2/lr" if ratio < 0.9 else "above 2/lr")
+            text += (f" Sharpness over the last quarter (median of {late.size} measurements, every "
+                     f"{every} epochs): {np.median(late):.3g} = {ratio:.2f} x 2/lr, {word}.")
+    return text
+
+
+def _legend_below(p, items):
+    """A legend under the plot, where it hides no data; the plot grows to keep its drawing area."""
+    p.add_layout(Legend(items=items, orientation="horizontal", nrows=2, label_text_font_size="10px",
+                        padding=2, spacing=8, margin=2), "below")
+    p.height = _FIG_H + 50
+
+
+def build_model(D) -> str:
+    """The non-linear model's page: loss, sharpness against 2/lr, and the lr against lambda_0's bracket."""
+    from bokeh.models import LogAxis, LogScale
+
+    sw, lrs, E = D["sweep"], D["lrs"], D["epochs"]
+    K, E1 = lrs.size, E + 1
+    curv = sw.stability
+    lam0, lr_crit = float(curv.lambda_max), float(curv.lr_crit)
+    i0 = int(np.argmin(np.abs(np.log(lrs / (lr_crit / 2)))))  # start at 1/lambda_0
+    div = np.array([st == "diverged" for st in sw.status])
+    f32 = np.float32
+
+    # --- the loss, L* = 0: clipped into a fixed log range (a diverged run leaves it at the top)
+    losses = np.asarray(sw.losses, dtype=np.float64)
+    L0 = float(losses[0, 0])
+    pos = losses[np.isfinite(losses) & (losses > 0)]
+    floor = min(float(pos.min()) if pos.size else L0, D["rtol"] * L0) / 2  # the convergence level shows
+    floor = max(floor, L0 * 1e-12, 1e-300)
+    kept = losses[~div]
+    top = max(2 * L0, float(np.nanmax(kept)) * 1.5 if kept.size and np.isfinite(kept).any() else 0.0)
+    shown = np.where(np.isnan(losses), np.nan, np.clip(np.nan_to_num(losses, posinf=top * 10), floor, top * 10))
+
+    # --- the sharpness: every `every` epochs, nan once a run stopped
+    s_ep, s_val = sw.sharpness
+    s_ep = np.asarray(s_ep, dtype=np.float64)
+    s_val = np.asarray(s_val, dtype=np.float64)
+    T = s_ep.size
+    edges = 2.0 / lrs
+    fin = s_val[~div][np.isfinite(s_val[~div]) & (s_val[~div] > 0)]
+    s_lo = min(float(edges.min()), lam0, float(fin.min()) if fin.size else lam0) / 1.3
+    s_hi = max(float(edges.max()), lam0, float(fin.max()) if fin.size else lam0) * 1.3
+    s_shown = np.where(np.isnan(s_val), np.nan, np.clip(s_val, s_lo / 10, s_hi * 10))
+
+    store = ColumnDataSource({"loss": shown.astype(f32).ravel()}, name="gdcore-store")
+    sstore = ColumnDataSource({"value": s_shown.astype(f32).ravel()}, name="gdcore-sharpness-store")
+    loss_src = ColumnDataSource({"epoch": np.arange(E1, dtype=f32), "loss": shown[i0].astype(f32)},
+                                name="gdcore-loss")
+    sharp_src = ColumnDataSource({"epoch": s_ep.astype(f32), "value": s_shown[i0].astype(f32)},
+                                 name="gdcore-sharpness")
+    edge_src = ColumnDataSource({"x": [0.0, float(E)], "y": [float(edges[i0])] * 2}, name="gdcore-edge")
+
+    tools = "pan,wheel_zoom,reset,save"
+    # --- 1. the loss per epoch
+    p_loss = figure(width=_FIG_W, height=_FIG_H, y_axis_type="log", title="Loss L per epoch (L* taken as 0)",
+                    x_range=Range1d(0, E), y_range=Range1d(floor, top), tools=tools)
+    p_loss.xaxis.axis_label, p_loss.yaxis.axis_label = "epoch", "loss L (MSE)"
+    r_l = p_loss.line("epoch", "loss", source=loss_src, line_width=1.5, color=_PALETTE[0])
+    r_0 = p_loss.line([0, E], [L0, L0], color="grey", line_dash="dashed")
+    r_t = p_loss.line([0, E], [D["rtol"] * L0] * 2, color="grey", line_dash="dotted")
+    _legend_below(p_loss, [LegendItem(label="measured", renderers=[r_l]),
+                           LegendItem(label="L0", renderers=[r_0]),
+                           LegendItem(label="converged level rtol x L0", renderers=[r_t])])
+
+    # --- 2. the sharpness per epoch against the chosen lr's 2/lr
+    p_sharp = figure(width=_FIG_W, height=_FIG_H, y_axis_type="log", tools=tools,
+                     title="Sharpness (top Hessian eigenvalue) per epoch against 2/lr",
+                     x_range=Range1d(0, E), y_range=Range1d(s_lo, s_hi))
+    p_sharp.xaxis.axis_label, p_sharp.yaxis.axis_label = "epoch", "sharpness lambda"
+    r_s = p_sharp.line("epoch", "value", source=sharp_src, line_width=2, color=_PALETTE[1])
+    p_sharp.scatter("epoch", "value", source=sharp_src, size=4, color=_PALETTE[1])
+    r_e = p_sharp.line("x", "y", source=edge_src, line_width=2, color="black", line_dash="dashed")
+    r_z = p_sharp.line([0, E], [lam0, lam0], color="grey", line_dash="dotted", line_width=1.5)
+    edge_texts = [f"2/lr = {v:.3g}" for v in edges]
+    edge_label = Label(x=E, y=float(edges[i0]), text=edge_texts[i0], text_align="right", y_offset=4,
+                       x_offset=-4, text_font_size="11px", name="gdcore-edge-label")
+    p_sharp.add_layout(edge_label)
+    _legend_below(p_sharp, [
+        LegendItem(label=f"measured (Lanczos, every {D['every']} epochs)", renderers=[r_s]),
+        LegendItem(label="2/lr: the edge for the chosen lr", renderers=[r_e]),
+        LegendItem(label=f"lambda_0 = {lam0:.3g} (at w0)", renderers=[r_z])])
+
+    # --- 3. where the lr sits against lambda_0's bracket, with every run's measured label
+    lo, hi = float(lrs[0]) / 1.15, float(lrs[-1]) * 1.15
+    finals = np.asarray(sw.final_loss, dtype=np.float64) / L0
+    good = finals[~div & np.isfinite(finals) & (finals > 0)]
+    f_lo = float(good.min()) / 3 if good.size else 1e-3
+    f_hi = max(float(good.max()) * 3 if good.size else 3.0, 3.0)
+    y_div = f_hi / 1.8  # diverged runs: drawn near the top
+    ys = np.where(div | ~np.isfinite(finals) | (finals <= 0), y_div, finals)
+    p_where = figure(width=980, height=_FIG_H, x_axis_type="log", y_axis_type="log", tools=tools,
+                     title="Where the lr sits: lambda_0's bracket and every run's measured outcome",
+                     x_range=Range1d(lo, hi), y_range=Range1d(f_lo, f_hi))
+    p_where.xaxis.axis_label = "learning rate lr"
+    p_where.xaxis.ticker.desired_num_ticks = 10
+    p_where.yaxis.axis_label = f"final loss / L0 (epoch {E})"
+    p_where.extra_x_ranges = {"units": Range1d(lo / lr_crit, hi / lr_crit)}
+    p_where.extra_x_scales = {"units": LogScale()}
+    p_where.add_layout(LogAxis(x_range_name="units", axis_label="lr in units of 2/lambda_0"), "above")
+    for left, right, colr, name in ((None, lr_crit, "#2ca02c", "below the edge"),
+                                     (lr_crit, 2 * lr_crit, "#ff7f0e", "catapult bracket"),
+                                     (2 * lr_crit, None, "#d62728", "> 4/lambda_0")):
+        if (right is not None and right <= lo) or (left is not None and left >= hi):
+            continue
+        p_where.add_layout(BoxAnnotation(left=left, right=right, fill_color=colr, fill_alpha=0.10))
+        xpos = np.sqrt(max(left or lo, lo) * min(right or hi, hi))
+        p_where.add_layout(Label(x=xpos, y=f_lo, y_offset=4, text=name, text_align="center",
+                                 text_font_size="11px", text_color=colr))
+    items = []
+    for regime, colr in _REGIME_COLOR.items():
+        idx = [i for i in range(K) if sw.regime[i] == regime]
+        if idx:
+            r = p_where.scatter(lrs[idx], ys[idx], size=9, color=colr, line_width=2,
+                                marker="x" if regime == "divergent" else "circle")
+            items.append(LegendItem(label=regime, renderers=[r]))
+    here_src = ColumnDataSource({"x": [float(lrs[i0])], "y": [float(ys[i0])]}, name="gdcore-here")
+    r = p_where.scatter("x", "y", source=here_src, size=18, fill_color=None, line_color="black", line_width=3)
+    items.append(LegendItem(label="the chosen run", renderers=[r]))
+    r = p_where.multi_line([[lr_crit] * 2, [2 * lr_crit] * 2], [[f_lo, f_hi]] * 2, line_color="#555555",
+                           line_width=1.5)
+    items.append(LegendItem(label=f"2/lambda_0 = {lr_crit:.3g}, 4/lambda_0 = {2 * lr_crit:.3g}", renderers=[r]))
+    onset = sw.divergence_onset
+    if onset is not None:
+        r = p_where.line([onset, onset], [f_lo, f_hi], line_color="#d62728", line_dash="dashed", line_width=2)
+        items.append(LegendItem(label=f"measured onset {onset / lr_crit:.3g} x 2/lambda_0", renderers=[r]))
+    p_where.add_layout(Legend(items=items, label_text_font_size="10px", spacing=2), "right")
+
+    # --- the slider (its positions also in units of 2/lambda_0), the status line, the callback
+    texts = [_model_status_text(sw, i, lr_crit, D["every"]) for i in range(K)]
+    status = Div(text=texts[i0], render_as_text=True, width=980, name="gdcore-status",
+                 styles={"font-size": "14px", "padding": "4px 0"})
+    units = [float(v) for v in lrs / lr_crit]
+    lr_fmt = CustomJSTickFormatter(
+        args={"v": [float(x) for x in lrs], "u": units},
+        code="const i = Math.round(tick); return v[i].toPrecision(3) + ' = ' + u[i].toPrecision(2) + ' x 2/lambda_0';")
+    lr_slider = Slider(start=0, end=max(K - 1, 1), step=1, value=i0, title="learning rate lr", format=lr_fmt,
+                       width=600, name="gdcore-lr-slider", show_value=True, disabled=K == 1)
+    cb = CustomJS(args=dict(lr=lr_slider, store=store, sstore=sstore, loss=loss_src, sharp=sharp_src,
+                            edge=edge_src, edge_label=edge_label, edge_texts=edge_texts, here=here_src,
+                            status=status, texts=texts, n_epochs=E, n_snap=T,
+                            edges=[float(v) for v in edges], lrs=[float(x) for x in lrs],
+                            finals=[float(v) for v in ys]),
+                  code=_SWITCH_MODEL)
+    lr_slider.js_on_change("value", cb)
+
+    # --- header (escaped: names, the file name and the model's name come from the user) and the guide
+    e = html.escape
+    src, tn = D["source"], D["target_name"]
+    std = " (standardized)" if D["standardize"] else ""
+    onset_txt = (f"{onset:.4g} = {onset / lr_crit:.3g} x 2/lambda_0" if onset is not None
+                 else "none within the horizon")
+    head = (f"<h1 style='font-size:22px;margin:4px 0'>{e(D['title'])}</h1>"
+            f"<p style='margin:2px 0'>data: {e(str(src)) if src else 'arrays'}, {D['n']} rows; "
+            f"target {e(str(tn)) if tn else 'y'}; features {e(', '.join(D['feature_names']))}{std}. "
+            f"Model {e(sw.model)}: sharpness at w0 lambda_0 = {lam0:.4g}, edge 2/lambda_0 = {lr_crit:.4g}, "
+            f"bracket (2/lambda_0, 4/lambda_0) = ({lr_crit:.3g}, {2 * lr_crit:.3g}); measured divergence "
+            f"onset: {onset_txt}. {K} learning rates, {E} epochs (the horizon), sharpness every "
+            f"{D['every']} epochs (Lanczos, {curv.hvps} Hessian-vector products), backend {e(sw.backend)}: "
+            "every curve below is a real gdcore run; nothing is predicted.</p>"
+            "<p style='margin:2px 0'>Move the slider with the mouse, or focus it (Tab) and use the arrow "
+            "keys (Page Up / Page Down for bigger steps).</p>")
+    header = Div(text=head, width=980, name="gdcore-header")
+    guide = Div(width=980, text=_GUIDE_MODEL, name="gdcore-guide", styles={"font-size": "13px"})
+    layout = column(header, lr_slider, status, row(p_loss, p_sharp), p_where, guide)
+
+    doc = Document()
+    doc.add_root(layout)
+    labels = [[f"{v:.3g} = {u:.2g} x 2/lambda_0" for v, u in zip(lrs, units)]]
+    doc.js_on_event(DocumentReady, CustomJS(args=dict(sliders=[lr_slider], names=["learning rate lr"],
+                                                      values=[[float(x) for x in lrs]], labels=labels),
+                                            code=_READY))
+    return file_html(doc, INLINE, title=D["title"])
+
+
+_GUIDE_MODEL = """
+<h2 style='font-size:16px;margin:4px 0'>What each view shows</h2>
+<ul style='padding-left:18px;margin:0'>
+<li><b>Loss</b>: the MSE per epoch on a log scale. The optimum is unknown, so L* is taken as 0;
+dotted: the convergence level rtol x L0.</li>
+<li><b>Sharpness</b>: the top eigenvalue of the Hessian, measured by Lanczos on Hessian-vector
+products. Dashed: 2/lr, where gradient descent stops being stable on a quadratic of that curvature.
+Below 2/lambda_0 the sharpness typically rises until it reaches 2/lr and then hovers there while the
+loss keeps falling, not monotonically: the edge of stability (Cohen et al. 2021).</li>
+<li><b>Where the lr sits</b>: every run's final loss against its lr, coloured by its measured label
+(below-edge, above-edge, divergent), with lambda_0's bracket (2/lambda_0, 4/lambda_0): above
+2/lambda_0 a run may survive a loss spike that lowers the sharpness (the catapult of Lewkowycz et al.
+2020), up to about 4/lambda_0 for wide networks. Dashed red: the smallest lr that diverged.</li>
+</ul>
+<p style='margin:4px 0'><b>Left out for a non-linear model</b>: the closed-form predictions, the path on
+the loss contours, the error along the Hessian's eigen-directions and the (lr, beta) momentum map.
+Each needs the fixed Hessian of a linear model; here the Hessian moves with the weights, so everything
+on this page is measured.</p>
 """

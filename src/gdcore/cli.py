@@ -1013,7 +1013,40 @@ def _explore(args) -> int:
     if not out.parent.is_dir():
         raise UsageError(f"the folder of --out {args.out} ({out.parent}) does not exist; create it "
                          "or pass another path")
-    if args.csv is None:
+    model = _is_nonlinear(args)
+    if not model and args.sharpness_every is not None:
+        raise UsageError("--sharpness-every is for an mlp --model; a linear model's sharpness is its "
+                         "constant lambda_max")
+    if model and args.betas is not None:
+        raise UsageError("--betas is for the linear model's momentum map (it needs the closed form); "
+                         "drop it with an mlp --model")
+    if args.csv is None and model:
+        if args.target is not None or args.features is not None:
+            raise UsageError("--target and --features need a DATA file; without one gdcore explore "
+                             "shows the seed data (gdcore demo's)")
+        import numpy as np
+
+        x = np.linspace(-1.0, 1.0, DEMO_MLP_POINTS)[:, None]
+        X, y = x, np.sin(DEMO_MLP_FREQ * x[:, 0])
+        kwargs = dict(source=f"{DEMO_MLP_POINTS} points on [-1, 1] (gdcore demo's second act)",
+                      feature_names=["x"], target_name=f"sin({DEMO_MLP_FREQ}x)")
+        print(f"data: x = {DEMO_MLP_POINTS} points evenly spaced on [-1, 1], y = sin({DEMO_MLP_FREQ}x) "
+              "(gdcore demo's second act)")
+    elif args.csv is not None and model:
+        if args.target is None:
+            raise UsageError(f"--target COLUMN is required with the data file {args.csv}; name the "
+                             "column to predict")
+        path = pathlib.Path(args.csv)
+        if path.is_dir() or any(ch in path.name for ch in "*?["):
+            raise UsageError(f"gdcore explore reads one CSV file, not a folder or glob ({args.csv}); "
+                             "the page holds every epoch of every run in memory")
+        args.no_bias = True  # the MLP has its own biases
+        X, y, names = _design(args)
+        std = " (standardized)" if args.standardize else ""
+        print(f"data: {args.csv}, {X.shape[0]} rows; target {args.target!r}; features "
+              f"{', '.join(names)}{std} (no bias column: the MLP has its own biases)")
+        kwargs = dict(source=path.name, feature_names=names, target_name=args.target)
+    elif args.csv is None:
         if args.target is not None or args.features is not None:
             raise UsageError("--target and --features need a DATA file; without one gdcore explore "
                              "shows the seed data (gdcore demo's)")
@@ -1034,15 +1067,18 @@ def _explore(args) -> int:
         s = _library_call(gdcore.stability, X, standardize=args.standardize)
         _describe_data(args, X, names, s)
         kwargs = dict(source=path.name, feature_names=names, target_name=args.target)
+    if model:
+        kwargs.update(model=args.model, sharpness_every=args.sharpness_every)
     ex = _library_call(explore, X, y, lrs=args.lrs, betas=args.betas, epochs=args.epochs,
                        standardize=args.standardize, backend=args.backend, rtol=args.rtol, **kwargs)
     try:
         ex.save(out)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
-    print(f"wrote {out} ({ex.nbytes / 1e6:.1f} MB; {len(ex.lrs)} learning rates x {len(ex.betas)} "
-          f"momentums, {args.epochs} epochs) in {time.perf_counter() - t0:.1f} s: open it in a "
-          "browser, no server or network needed")
+    runs = (f"{ex.model}, {len(ex.lrs)} learning rates" if ex.model is not None
+            else f"{len(ex.lrs)} learning rates x {len(ex.betas)} momentums")
+    print(f"wrote {out} ({ex.nbytes / 1e6:.1f} MB; {runs}, {ex.sweep.epochs} epochs) in "
+          f"{time.perf_counter() - t0:.1f} s: open it in a browser, no server or network needed")
     return 0
 
 
@@ -1199,7 +1235,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "plain gradient descent only)")
     ex.add_argument("--backend", default="numpy",
                     help="array library that runs gradient descent (default numpy)")
-    ex.add_argument("--epochs", type=_nonneg_int, default=100, help="epochs per run (default 100)")
+    ex.add_argument("--epochs", type=_nonneg_int, default=None,
+                    help="epochs per run (default 100; 3000 with an mlp --model)")
+    ex.add_argument("--model", type=_model_arg, default=None, metavar="MODEL",
+                    help="linear (default) or mlp:WIDTHS[:ACTIVATION], e.g. mlp:20: the page of a "
+                         "non-linear model, all measured: the loss per epoch, the sharpness "
+                         "against the chosen lr's 2/lr line, and each lr's measured outcome "
+                         "against lambda_0's bracket (2, 4)/lambda_0 (21 lrs from 0.09 to 2.8 x "
+                         "2/lambda_0). Without DATA: gdcore demo's second act, y = sin(4x)")
+    ex.add_argument("--sharpness-every", type=_positive_int, default=None, metavar="K",
+                    help="with an mlp --model: epochs between two sharpness measurements "
+                         "(default epochs // 40)")
     ex.add_argument("--out", metavar="FILE", default="explorer.html",
                     help="the page to write (default explorer.html)")
     ex.set_defaults(func=_explore)
