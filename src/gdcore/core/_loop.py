@@ -154,6 +154,8 @@ def safe_weights(state, m, xp, all_alive=False):
 
 def per_column(v, m, xp):
     """(K,) per-run values -> (K*m,) per-column values (each repeated m times)."""
+    if m == 1:
+        return v
     k = v.shape[0]
     return xp.reshape(xp.broadcast_to(xp.reshape(v, (k, 1)), (k, m)), (k * m,))
 
@@ -436,12 +438,15 @@ def _drive_blocks(value_and_grad, loss_fn, opt, state, row0, grad, th, lr_cols, 
         blocks.append(xp.where(keep, L, xp.full_like(L, xp.nan)))
         alive = alive & ~stopping
         n_now = int(xp.sum(xp.astype(alive, xp.int32)))  # the one host sync of the block
-        if n_now < n_alive:
-            for j in range(size):
-                frozen = xp.where(per_column(stopping & (stop == j), m, xp), Ws[j], frozen)
+        if n_now < n_alive:  # the weights of the runs that stopped, at their stop epoch
+            at = per_column(xp.where(stopping, stop, xp.full_like(stop, size)), m, xp)
+            first = int(xp.min(at))
+            last_stop = int(xp.max(xp.where(at < size, at, xp.full_like(at, -1))))
+            for j in range(first, last_stop + 1):
+                frozen = xp.where(at == j, Ws[j], frozen)
             masked = False
             if n_now == 0:  # the epoch loop would have ended at the last stop
-                epoch = base + 1 + int(xp.max(xp.where(stopping, stop, xp.zeros_like(stop))))
+                epoch = base + 1 + last_stop
         for e in range(base + 1, epoch + 1):
             loop.report(e)
         n_alive = n_now
