@@ -186,7 +186,7 @@ class EagerLoop:
     for every epoch observed (a no-op here).
     """
 
-    block = 16
+    block = 32
 
     @staticmethod
     def report(epoch):
@@ -360,11 +360,6 @@ def _block_epochs(loop, W0, xp):
     return min(block, max(1, _BLOCK_BYTES // max(nbytes, 1)))
 
 
-def _first(mask, idx, size, xp):
-    """Per column, the first row index where ``mask`` (B, K) is True; ``size`` where none is."""
-    return xp.min(xp.where(mask, idx, xp.full_like(idx, size)), axis=0)
-
-
 def _drive_blocks(value_and_grad, loss_fn, opt, state, row0, grad, th, lr_cols, lr_mult, *, m,
                   epochs, block, separate_loss, stop_on_convergence, xp, loop):
     """The eager driver's loop in blocks of epochs: same results as epoch by epoch, less bookkeeping.
@@ -390,6 +385,7 @@ def _drive_blocks(value_and_grad, loss_fn, opt, state, row0, grad, th, lr_cols, 
     frozen = W  # the weights of the runs that stopped, at their stop epoch
     lr_run = lr_cols
     blocks = [xp.reshape(row0, (1, k))]
+    consts = {}  # block length -> (epoch index column, "none" marker)
     epoch = 0
     n_alive = int(xp.sum(xp.astype(alive, xp.int32)))
     masked = n_alive == k  # whether stopped runs are already at zero
@@ -422,22 +418,35 @@ def _drive_blocks(value_and_grad, loss_fn, opt, state, row0, grad, th, lr_cols, 
             Ws.append(W)
         # observe() for the whole block: the first epoch above the limit stops a run
         # (diverged), and so does, before it, the first one at the convergence
-        # threshold when stop_on_convergence.
+        # threshold when stop_on_convergence.  As few operations as possible: on
+        # torch each is a few microseconds, a block's epochs on the seed sweep ~60.
+        if size not in consts:
+            idx = xp.reshape(xp.arange(size, dtype=conv.dtype, device=device(conv)), (size, 1))
+            consts[size] = (idx, xp.full_like(idx, size))
+        idx, none = consts[size]
         L = xp.stack(losses)
-        idx = xp.reshape(xp.arange(size, dtype=conv.dtype, device=device(conv)), (size, 1))
         ok = L <= th.limit
-        bad = _first(~ok, idx, size, xp)
-        hit = _first(ok & (L <= th.converged), idx, size, xp)
+        bad = xp.min(xp.where(ok, none, idx), axis=0)  # first epoch not ok; size if none
+        hit = xp.min(xp.where(ok & (L <= th.converged), idx, none), axis=0)
         new_conv = alive & (conv < 0) & (hit < bad)
         conv = xp.where(new_conv, hit + (base + 1), conv)
-        stop = xp.where(new_conv, hit, bad) if stop_on_convergence else bad
-        diverged = alive & (stop == bad) & (bad < size)
+        if stop_on_convergence:
+            stop = xp.where(new_conv, hit, bad)
+            stopping = alive & (stop < size)
+            diverged = stopping & ~new_conv
+        else:
+            stop = bad
+            stopping = diverged = alive & (bad < size)
         div = xp.where(diverged, bad + (base + 1), div)
-        stopping = alive & (stop < size)
-        keep = xp.reshape(alive, (1, k)) & (idx <= stop)
-        blocks.append(xp.where(keep, L, xp.full_like(L, xp.nan)))
+        was_alive = alive
         alive = alive & ~stopping
         n_now = int(xp.sum(xp.astype(alive, xp.int32)))  # the one host sync of the block
+        if n_now < n_alive:  # rows after a stop are nan
+            keep = xp.reshape(was_alive, (1, k)) & (idx <= stop)
+            L = xp.where(keep, L, xp.full_like(L, xp.nan))
+        elif n_alive < k:  # runs stopped in earlier blocks: all their rows are nan
+            L = xp.where(xp.reshape(was_alive, (1, k)), L, xp.full_like(L, xp.nan))
+        blocks.append(L)
         if n_now < n_alive:  # the weights of the runs that stopped, at their stop epoch
             at = per_column(xp.where(stopping, stop, xp.full_like(stop, size)), m, xp)
             first = int(xp.min(at))
