@@ -9,7 +9,9 @@ advanced by pure functions: :func:`observe` records the loss of the current
 epoch and decides who converged or diverged, :func:`advance` applies the
 optimizer's update to the runs still going.  They use only ``xp.where`` and
 element-wise arithmetic, with no Python branching on array values, so the
-same driver runs eagerly and traced.
+same driver runs eagerly and traced.  On an eager loop, full-batch epochs run
+in blocks (:func:`_drive_blocks`): the same decisions, taken once per block
+from the block's loss rows, with one host sync per block.
 
 Definitions (see docs/definitions.md, "Converged, diverged, status"):
 
@@ -170,9 +172,10 @@ class EagerLoop:
 
     ``while_loop(alive, body, carry, steps)`` calls ``body(carry, n_alive)``
     while the step counter ``carry[0]`` is below ``steps`` and ``alive(carry)``,
-    the number of runs still going, is above zero.  Reading that number is the
-    one host sync per epoch; ``n_alive`` lets the body skip masking while every
-    run is alive.  Per-epoch records (loss rows, weights) go into a buffer:
+    the number of runs still going, is above zero.  Reading that number is a
+    host sync per epoch; ``n_alive`` lets the body skip masking while every
+    run is alive.  (Full-batch runs without recorded weights do not come here:
+    they run in blocks, see ``block`` below.)  Per-epoch records (loss rows, weights) go into a buffer:
     ``buffer(first, length, xp)`` starts one, ``store(buffer, i, value)``
     records epoch ``i``, ``stack(buffer, xp)`` returns the array of the epochs
     stored; here a Python list (array-api-strict's in-place writes cost more
