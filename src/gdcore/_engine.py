@@ -177,17 +177,16 @@ def predict_runs(stab, a, lrs, opt, rtol, epochs, *, lr_mult=None, batch_size=No
     betas = np.broadcast_to(np.asarray(beta, dtype=np.float64), (k,))
     lam = stab.eigenvalues
 
-    plain = None if lr_mult is not None or opt.may_rise else stab.regimes(lrs)
-
-    def regime(i):
-        if lr_mult is not None:
-            return "scheduled"
-        if plain is not None:
-            return plain[i]
-        return stab.momentum_regime(lrs[i], betas[i], nesterov)
+    # every regime in one array expression over the K runs (the spectrum is read once)
+    if lr_mult is not None:
+        regimes = ["scheduled"] * k
+    elif not opt.may_rise:
+        regimes = stab.regimes(lrs)
+    else:
+        regimes = stab.momentum_regimes(lrs, betas, nesterov)
 
     if batch_size is not None:  # stochastic: only the full-batch regime is predictable
-        return [(None, regime(i)) for i in range(k)]
+        return [(None, g) for g in regimes]
     if not opt.may_rise and lr_mult is None:
         found = _analysis.predicted_converged_epochs(lam, a, lrs, rtol)
     else:
@@ -196,7 +195,7 @@ def predict_runs(stab, a, lrs, opt, rtol, epochs, *, lr_mult=None, batch_size=No
                                        epochs)
         hit = gaps <= rtol * gaps[:, :1] if gaps[0, 0] > 0 else np.ones_like(gaps, dtype=bool)
         found = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
-    return [(None if f < 0 else int(f), regime(i)) for i, f in enumerate(found)]
+    return [(None if f < 0 else f, g) for f, g in zip(np.asarray(found).tolist(), regimes)]
 
 
 def noise_floor(losses, loss_star, status) -> float | None:

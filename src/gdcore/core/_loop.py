@@ -9,7 +9,9 @@ advanced by pure functions: :func:`observe` records the loss of the current
 epoch and decides who converged or diverged, :func:`advance` applies the
 optimizer's update to the runs still going.  They use only ``xp.where`` and
 element-wise arithmetic, with no Python branching on array values, so the
-same driver runs eagerly and traced.
+same driver runs eagerly and traced.  On an eager loop, full-batch epochs run
+in blocks (:func:`_drive_blocks`): the same decisions, taken once per block
+from the block's loss rows, with one host sync per block.
 
 Definitions (see docs/definitions.md, "Converged, diverged, status"):
 
@@ -154,6 +156,8 @@ def safe_weights(state, m, xp, all_alive=False):
 
 def per_column(v, m, xp):
     """(K,) per-run values -> (K*m,) per-column values (each repeated m times)."""
+    if m == 1:
+        return v
     k = v.shape[0]
     return xp.reshape(xp.broadcast_to(xp.reshape(v, (k, 1)), (k, m)), (k * m,))
 
@@ -168,16 +172,28 @@ class EagerLoop:
 
     ``while_loop(alive, body, carry, steps)`` calls ``body(carry, n_alive)``
     while the step counter ``carry[0]`` is below ``steps`` and ``alive(carry)``,
-    the number of runs still going, is above zero.  Reading that number is the
-    one host sync per epoch; ``n_alive`` lets the body skip masking while every
-    run is alive.  Per-epoch records (loss rows, weights) go into a buffer:
+    the number of runs still going, is above zero.  Reading that number is a
+    host sync per epoch; ``n_alive`` lets the body skip masking while every
+    run is alive.  (Full-batch runs without recorded weights do not come here:
+    they run in blocks, see ``block`` below.)  Per-epoch records (loss rows, weights) go into a buffer:
     ``buffer(first, length, xp)`` starts one, ``store(buffer, i, value)``
     records epoch ``i``, ``stack(buffer, xp)`` returns the array of the epochs
     stored; here a Python list (array-api-strict's in-place writes cost more
     than an epoch).  jax's primitive has the same methods over
     ``lax.while_loop`` and a preallocated array with ``.at[i].set`` (it passes
     ``n_alive=None``).
+
+    ``block`` (eager loops only) lets :func:`drive` run full-batch epochs in
+    blocks of up to that many epochs with one host sync and one status
+    settlement per block (:func:`_drive_blocks`); ``report(epoch)`` is called
+    for every epoch observed (a no-op here).
     """
+
+    block = 32
+
+    @staticmethod
+    def report(epoch):
+        pass
 
     @staticmethod
     def while_loop(alive, body, carry, steps):
@@ -215,6 +231,9 @@ class ReportingLoop(EagerLoop):
 
     def __init__(self, on_epoch):
         self.on_epoch = on_epoch
+
+    def report(self, epoch):
+        self.on_epoch(epoch)
 
     def while_loop(self, alive, body, carry, steps):
         while carry[0] < steps:
@@ -299,6 +318,11 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
     loss, grad = evaluate(state, True)
     th = thresholds(loss, loss_star, rtol, divergence_factor, eps, xp, rise_rule=rise_rule)
     state, row = observe(state, loss, 0, th, stop_on_convergence, xp, True)
+    block = _block_epochs(loop, W0, xp)
+    if block > 1 and batches is None and not record_weights:
+        return _drive_blocks(value_and_grad, loss_fn, opt, state, row, grad, th, lr_cols, lr_mult,
+                             m=m, epochs=epochs, block=block, separate_loss=separate_loss,
+                             stop_on_convergence=stop_on_convergence, xp=xp, loop=loop)
     rows = loop.buffer(row, epochs + 1, xp)
     hist = loop.buffer(W0, epochs + 1 if record_weights else 1, xp)
 
@@ -327,3 +351,125 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
 
     epoch, state, _, rows, hist = loop.while_loop(alive, body, (0, state, grad, rows, hist), epochs)
     return state, loop.stack(rows, xp), loop.stack(hist, xp) if record_weights else None, epoch
+
+
+# The epochs of one block hold every epoch's weights until the block is settled
+# (a run that stopped inside it keeps the weights of its stop epoch): at most
+# this many bytes, so that a block never costs much memory next to the data.
+_BLOCK_BYTES = 1 << 24
+
+
+def _block_epochs(loop, W0, xp):
+    """Epochs per block of an eager loop (``loop.block``, fewer when the weights are large); 0: none."""
+    block = getattr(loop, "block", 0)
+    if block <= 1:
+        return 0
+    nbytes = W0.shape[0] * W0.shape[1] * (xp.finfo(W0.dtype).bits // 8)
+    return min(block, max(1, _BLOCK_BYTES // max(nbytes, 1)))
+
+
+def _drive_blocks(value_and_grad, loss_fn, opt, state, row0, grad, th, lr_cols, lr_mult, *, m,
+                  epochs, block, separate_loss, stop_on_convergence, xp, loop):
+    """The eager driver's loop in blocks of epochs: same results as epoch by epoch, less bookkeeping.
+
+    Inside a block every run takes its step unmasked, and the block's loss
+    rows and weights are kept; after it, :func:`observe`'s decisions are
+    taken for the whole block at once from its rows (first epoch above the
+    limit, first epoch at the convergence threshold before it), the rows of
+    a run after its stop epoch become ``nan`` and its weights are those of its
+    stop epoch.  So every run is recorded as :func:`observe` would record it
+    epoch by epoch; only the number of host syncs (one per block) and of
+    status operations change.  A run that stopped is then run at weights,
+    optimizer state and lr zero (as :func:`safe_weights` evaluates it), so
+    its arithmetic stays finite; its recorded results are already final.
+
+    With ``stop_on_convergence`` the loop may end before ``epochs``; blocks
+    are then at most an eighth of the epochs run so far, so the epochs run
+    past the last stop (discarded) are at most that share.
+    """
+    k = lr_cols.shape[0] // m
+    alive, conv, div = state.alive, state.converged_epoch, state.diverged_epoch
+    W, opt_state = state.W, state.opt
+    frozen = W  # the weights of the runs that stopped, at their stop epoch
+    lr_run = lr_cols
+    blocks = [xp.reshape(row0, (1, k))]
+    consts = {}  # block length -> (epoch index column, "none" marker)
+    epoch = 0
+    n_alive = int(xp.sum(xp.astype(alive, xp.int32)))
+    masked = n_alive == k  # whether stopped runs are already at zero
+    while epoch < epochs and n_alive > 0:
+        if not masked:
+            cols = per_column(alive, m, xp)
+            W = xp.where(cols, W, xp.zeros_like(W))
+            opt_state = type(opt_state)(*(xp.where(cols, s, xp.zeros_like(s)) for s in opt_state))
+            lr_run = xp.where(cols, lr_run, xp.zeros_like(lr_run))
+            if grad is not None:
+                grad = xp.where(cols, grad, xp.zeros_like(grad))
+            masked = True
+        size = min(block, epochs - epoch)
+        if stop_on_convergence:
+            size = min(size, max(1, epoch // 8))
+        base, losses, Ws = epoch, [], []
+        for _ in range(size):
+            lr_now = lr_run if lr_mult is None else lr_run * lr_mult[epoch]
+            if separate_loss:
+                P = opt.gradient_point(W, opt_state, xp) if opt.lookahead else W
+                grad = value_and_grad(P)[1]
+            delta, opt_state = opt.update(grad, opt_state, lr_now, xp)
+            W = W + delta
+            epoch += 1
+            if separate_loss:
+                loss = loss_fn(W)
+            else:
+                loss, grad = value_and_grad(W)
+            losses.append(loss)
+            Ws.append(W)
+        # observe() for the whole block: the first epoch above the limit stops a run
+        # (diverged), and so does, before it, the first one at the convergence
+        # threshold when stop_on_convergence.  As few operations as possible: on
+        # torch each is a few microseconds, a block's epochs on the seed sweep ~60.
+        if size not in consts:
+            idx = xp.reshape(xp.arange(size, dtype=conv.dtype, device=device(conv)), (size, 1))
+            consts[size] = (idx, xp.full_like(idx, size))
+        idx, none = consts[size]
+        L = xp.stack(losses)
+        ok = L <= th.limit
+        bad = xp.min(xp.where(ok, none, idx), axis=0)  # first epoch not ok; size if none
+        hit = xp.min(xp.where(ok & (L <= th.converged), idx, none), axis=0)
+        new_conv = alive & (conv < 0) & (hit < bad)
+        conv = xp.where(new_conv, hit + (base + 1), conv)
+        if stop_on_convergence:
+            stop = xp.where(new_conv, hit, bad)
+            stopping = alive & (stop < size)
+            diverged = stopping & ~new_conv
+        else:
+            stop = bad
+            stopping = diverged = alive & (bad < size)
+        div = xp.where(diverged, bad + (base + 1), div)
+        was_alive = alive
+        alive = alive & ~stopping
+        n_now = int(xp.sum(xp.astype(alive, xp.int32)))  # the one host sync of the block
+        if n_now < n_alive:  # rows after a stop are nan
+            keep = xp.reshape(was_alive, (1, k)) & (idx <= stop)
+            L = xp.where(keep, L, xp.full_like(L, xp.nan))
+        elif n_alive < k:  # runs stopped in earlier blocks: all their rows are nan
+            L = xp.where(xp.reshape(was_alive, (1, k)), L, xp.full_like(L, xp.nan))
+        blocks.append(L)
+        if n_now < n_alive:  # the weights of the runs that stopped, at their stop epoch
+            at = per_column(xp.where(stopping, stop, xp.full_like(stop, size)), m, xp)
+            first = int(xp.min(at))
+            last_stop = int(xp.max(xp.where(at < size, at, xp.full_like(at, -1))))
+            for j in range(first, last_stop + 1):
+                frozen = xp.where(at == j, Ws[j], frozen)
+            masked = False
+            if n_now == 0:  # the epoch loop would have ended at the last stop
+                epoch = base + 1 + last_stop
+        for e in range(base + 1, epoch + 1):
+            loop.report(e)
+        n_alive = n_now
+    if n_alive < k:
+        W = xp.where(per_column(alive, m, xp), W, frozen)
+    rows = xp.concat(blocks, axis=0)[: epoch + 1, ...]
+    final = state._replace(W=W, opt=opt_state, alive=alive, converged_epoch=conv,
+                           diverged_epoch=div)
+    return final, rows, None, epoch
