@@ -90,10 +90,34 @@ def _blocked_value_and_grad(X, Y, n, rows):
     return partial(core.blockwise, block, X, Y, rows=rows, xp=jnp, fold=JaxFold)
 
 
+# Runs of a model differentiated together inside the compiled loop.  At K = 64 (1-100-1
+# tanh MLP, n = 100, float32) every activation is 2.5 MB, more than a core's 2 MB of L2, and
+# a run-epoch cost 23-25 us against 17-18 us in blocks of 4-16 runs (measured on this CPU).
+_MODEL_RUNS = 16
+
+
+def _model_value_and_grad(p):
+    """``jax.value_and_grad`` of a model's loss, ``_MODEL_RUNS`` runs (columns) at a time."""
+    vg = _value_and_grad(partial(p.loss, xp=jnp))
+
+    def value_and_grad(W):
+        k = W.shape[1]  # static under jit
+        if k <= _MODEL_RUNS:
+            return vg(W)
+        parts = [vg(W[:, i : i + _MODEL_RUNS]) for i in range(0, k, _MODEL_RUNS)]
+        return (jnp.concatenate([loss for loss, _ in parts]),
+                jnp.concatenate([grad for _, grad in parts], axis=1))
+
+    return value_and_grad
+
+
 def _problem_vg(p, rows):
-    """The epoch's ``jax.value_and_grad``: by blocks of ``rows`` rows on a data problem if set."""
+    """The epoch's ``jax.value_and_grad``: by blocks of ``rows`` rows on a data problem if set,
+    by blocks of runs on a model."""
     if rows is not None and isinstance(p, core.DataProblem):
         return _blocked_value_and_grad(p.X, p.Y, p.n, rows)
+    if isinstance(p, core.ModelProblem):
+        return _model_value_and_grad(p)
     return _value_and_grad(partial(p.loss, xp=jnp))
 
 
