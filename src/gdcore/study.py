@@ -215,7 +215,9 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     Python loop over learning rates.  torch keeps autograd (the gradient of the
     sum of the K independent losses is the K independent gradients), jax runs
     the whole sweep in one ``jax.jit``.  A run that diverges stops: its row is
-    ``nan`` from then on and it costs the others nothing.
+    ``nan`` from then on and its weights stay where it stopped (until the sweep
+    ends it is evaluated at zero weights, finite arithmetic at its share of the
+    cost of an epoch).
 
     Parameters
     ----------
