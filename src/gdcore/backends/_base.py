@@ -68,12 +68,17 @@ class BackendBase:
     def factor(self, X, Y):
         """Host float64 R factor of ``[X | Y]`` (of ``X`` when ``Y`` is None), one pass over X.
 
-        See :func:`gdcore.core.tsqr`; the analysis takes everything it reports
+        CholeskyQR2 (:func:`gdcore.core.cholesky_qr2`: two passes of matrix
+        products) when ``[X | Y]`` is well enough conditioned for it, else the
+        Householder TSQR (:func:`gdcore.core.tsqr`, one pass); the analysis takes everything it reports
         (``w*``, ``L*``, the spectrum, the rank) from this small factor.
         """
         import numpy as np
 
-        R = core.tsqr(X, Y, self.xp, dtype=self.dtype("float64"), qr_r=self.qr_r)
+        f64 = self.dtype("float64")
+        R = core.cholesky_qr2(X, Y, self.xp, dtype=f64)  # None: too ill-conditioned for it
+        if R is None:
+            R = core.tsqr(X, Y, self.xp, dtype=f64, qr_r=self.qr_r)
         return self.to_numpy(R).astype(np.float64)
 
     def qr_r(self, A):

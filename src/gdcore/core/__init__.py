@@ -40,7 +40,7 @@ from gdcore.core._mse import (
 from gdcore.core._models import ACTIVATIONS, MLPSpec, ModelProblem
 from gdcore.core._optim import GD, Momentum, MomentumState, Nesterov, NoState
 from gdcore.core._problem import DataProblem, ReducedProblem
-from gdcore.core._qr import qr_rows, tsqr
+from gdcore.core._qr import cholesky_qr2, qr_rows, tsqr
 from gdcore.core._scale import standardize
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "Thresholds",
     "advance",
     "block_rows",
+    "cholesky_qr2",
     "PythonFold",
     "blockwise",
     "direct_grad",
