@@ -225,6 +225,44 @@ def _tsqr_jit(X, Y, rows):
     return R
 
 
+@partial(jax.jit, static_argnames=("rows",))
+def _gram_jit(X, Y, M, rows):
+    """``sum_b (A_b M)^T (A_b M)`` over float64 row blocks ``A_b`` of ``[X | Y]`` (``M`` None: ``A_b^T A_b``).
+
+    The two passes of :func:`gdcore.core.cholesky_qr2`, each one compiled loop.
+    """
+    n, d = X.shape
+    k = d + (0 if Y is None else Y.shape[1])
+    full = n // rows
+
+    def gram(Xc, Yc):
+        A = Xc.astype(jnp.float64)
+        if Yc is not None:
+            A = jnp.concatenate([A, Yc.astype(jnp.float64)], axis=1)
+        if M is not None:
+            A = A @ M
+        return A.T @ A
+
+    def body(i, G):
+        Xc = jax.lax.dynamic_slice_in_dim(X, i * rows, rows)
+        Yc = None if Y is None else jax.lax.dynamic_slice_in_dim(Y, i * rows, rows)
+        return G + gram(Xc, Yc)
+
+    G = jax.lax.fori_loop(0, full, body, jnp.zeros((k, k), dtype=jnp.float64))
+    if full * rows < n:
+        G = G + gram(X[full * rows :], None if Y is None else Y[full * rows :])
+    return G
+
+
+def _host_cholesky(G):
+    """Upper Cholesky factor of host ``G``, or None when it is not numerically positive definite."""
+    try:
+        R = np.linalg.cholesky(G).T
+    except np.linalg.LinAlgError:
+        return None
+    return R if np.all(np.isfinite(R)) else None
+
+
 class JaxBackend(BackendBase):
     name = "jax"
     gradient = "jax.grad"
@@ -233,9 +271,19 @@ class JaxBackend(BackendBase):
     # use JaxLoop inside the compiled _run
 
     def factor(self, X, Y):
+        """CholeskyQR2 (:func:`gdcore.core.cholesky_qr2`) with its two passes compiled and the
+        small Cholesky factors on the host; the compiled Householder TSQR when ``cond([X | Y])``
+        exceeds what CholeskyQR2 keeps accurate."""
         k = X.shape[1] + (0 if Y is None else Y.shape[1])
+        rows = min(X.shape[0], core.qr_rows(k))
         with jax.enable_x64(True):
-            R = _tsqr_jit(X, Y, min(X.shape[0], core.qr_rows(k)))
+            R1 = _host_cholesky(np.asarray(_gram_jit(X, Y, None, rows), dtype=np.float64))
+            if R1 is not None and np.linalg.cond(R1) <= 1e6:
+                M = jax.device_put(np.linalg.inv(R1), next(iter(X.sharding.device_set)))
+                R2 = _host_cholesky(np.asarray(_gram_jit(X, Y, M, rows), dtype=np.float64))
+                if R2 is not None:
+                    return R2 @ R1
+            R = _tsqr_jit(X, Y, rows)
             return np.asarray(R, dtype=np.float64)
 
     def resolve_device(self, device):
