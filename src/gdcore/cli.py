@@ -1001,6 +1001,18 @@ def _parse_betas(text):
     return values
 
 
+def _explore_csv(args) -> pathlib.Path:
+    """The one CSV file ``gdcore explore`` reads, with its target named, or a UsageError."""
+    if args.target is None:
+        raise UsageError(f"--target COLUMN is required with the data file {args.csv}; name the "
+                         "column to predict")
+    path = pathlib.Path(args.csv)
+    if path.is_dir() or any(ch in path.name for ch in "*?["):
+        raise UsageError(f"gdcore explore reads one CSV file, not a folder or glob ({args.csv}); "
+                         "the page holds every epoch of every run in memory")
+    return path
+
+
 def _explore(args) -> int:
     import gdcore
 
@@ -1033,13 +1045,7 @@ def _explore(args) -> int:
         print(f"data: x = {DEMO_MLP_POINTS} points evenly spaced on [-1, 1], y = sin({DEMO_MLP_FREQ}x) "
               "(gdcore demo's second act)")
     elif args.csv is not None and model:
-        if args.target is None:
-            raise UsageError(f"--target COLUMN is required with the data file {args.csv}; name the "
-                             "column to predict")
-        path = pathlib.Path(args.csv)
-        if path.is_dir() or any(ch in path.name for ch in "*?["):
-            raise UsageError(f"gdcore explore reads one CSV file, not a folder or glob ({args.csv}); "
-                             "the page holds every epoch of every run in memory")
+        path = _explore_csv(args)
         args.no_bias = True  # the MLP has its own biases
         X, y, names = _design(args)
         std = " (standardized)" if args.standardize else ""
@@ -1056,13 +1062,7 @@ def _explore(args) -> int:
         print("data: make_linear(n=100, seed=0) -> y = 3x + 2 + uniform[0,1) noise, X = [x, 1]; "
               f"first guess w = {tuple(DEMO_FIRST_GUESS)}")
     else:
-        if args.target is None:
-            raise UsageError(f"--target COLUMN is required with the data file {args.csv}; name the "
-                             "column to predict")
-        path = pathlib.Path(args.csv)
-        if path.is_dir() or any(ch in path.name for ch in "*?["):
-            raise UsageError(f"gdcore explore reads one CSV file, not a folder or glob ({args.csv}); "
-                             "the page holds every epoch of every run in memory")
+        path = _explore_csv(args)
         X, y, names = _design(args)
         s = _library_call(gdcore.stability, X, standardize=args.standardize)
         _describe_data(args, X, names, s)

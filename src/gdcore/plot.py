@@ -108,6 +108,15 @@ def _fmt_loss(v: float) -> str:
     return f"{v:.3f}" if 0.01 <= abs(v) < 1e4 else f"{v:.3g}"
 
 
+def _outcome(run) -> str:
+    """What happened to a run, in words: its status and the epoch that decided it."""
+    if run.status == "converged":
+        return f"converged at epoch {run.converged_epoch}"
+    if run.status == "diverged":
+        return f"diverged at epoch {run.diverged_epoch}"
+    return f"not converged in {run.epochs} epochs"
+
+
 def _fmt_lr(lr: float) -> str:
     return f"{lr:.3g}"
 
@@ -147,11 +156,7 @@ class _Run(NamedTuple):
 
     @property
     def outcome(self) -> str:
-        if self.status == "converged":
-            return f"converged at epoch {self.converged_epoch}"
-        if self.status == "diverged":
-            return f"diverged at epoch {self.diverged_epoch}"
-        return f"not converged in {self.epochs} epochs"
+        return _outcome(self)
 
     @property
     def label(self) -> str:
@@ -221,11 +226,7 @@ class _ModelRun(NamedTuple):
 
     @property
     def outcome(self) -> str:
-        if self.status == "converged":
-            return f"converged at epoch {self.converged_epoch}"
-        if self.status == "diverged":
-            return f"diverged at epoch {self.diverged_epoch}"
-        return f"not converged in {self.epochs} epochs"
+        return _outcome(self)
 
     @property
     def units(self) -> float:
