@@ -227,7 +227,7 @@ def _tsqr_jit(X, Y, rows):
 
 @partial(jax.jit, static_argnames=("rows",))
 def _gram_jit(X, Y, M, rows):
-    """``sum_b (A_b M)^T (A_b M)`` over float64 row blocks ``A_b`` of ``[X | Y]`` (``M`` None: ``A_b^T A_b``).
+    """``sum_b (A_b M)^T (A_b M)`` over float64 row blocks ``A_b`` of ``[X | Y]``.
 
     The two passes of :func:`gdcore.core.cholesky_qr2`, each one compiled loop.
     """
@@ -239,8 +239,7 @@ def _gram_jit(X, Y, M, rows):
         A = Xc.astype(jnp.float64)
         if Yc is not None:
             A = jnp.concatenate([A, Yc.astype(jnp.float64)], axis=1)
-        if M is not None:
-            A = A @ M
+        A = A @ M
         return A.T @ A
 
     def body(i, G):
@@ -277,9 +276,13 @@ class JaxBackend(BackendBase):
         k = X.shape[1] + (0 if Y is None else Y.shape[1])
         rows = min(X.shape[0], core.qr_rows(k))
         with jax.enable_x64(True):
-            R1 = _host_cholesky(np.asarray(_gram_jit(X, Y, None, rows), dtype=np.float64))
+            dev = next(iter(X.sharding.device_set))
+            # pass 1 multiplies by the identity so that both passes are one compiled program
+            # (a new shape compiles 2 programs in all: this one and the epoch loop)
+            G = _gram_jit(X, Y, jax.device_put(np.eye(k), dev), rows)
+            R1 = _host_cholesky(np.asarray(G, dtype=np.float64))
             if R1 is not None and np.linalg.cond(R1) <= 1e6:
-                M = jax.device_put(np.linalg.inv(R1), next(iter(X.sharding.device_set)))
+                M = jax.device_put(np.linalg.inv(R1), dev)
                 R2 = _host_cholesky(np.asarray(_gram_jit(X, Y, M, rows), dtype=np.float64))
                 if R2 is not None:
                     return R2 @ R1
