@@ -274,7 +274,7 @@ class JaxBackend(BackendBase):
         small Cholesky factors on the host; the compiled Householder TSQR when ``cond([X | Y])``
         exceeds what CholeskyQR2 keeps accurate."""
         k = X.shape[1] + (0 if Y is None else Y.shape[1])
-        rows = min(X.shape[0], core.qr_rows(k))
+        rows = min(X.shape[0], core.gram_rows(k))
         with jax.enable_x64(True):
             dev = next(iter(X.sharding.device_set))
             # pass 1 multiplies by the identity so that both passes are one compiled program
@@ -286,7 +286,7 @@ class JaxBackend(BackendBase):
                 R2 = _host_cholesky(np.asarray(_gram_jit(X, Y, M, rows), dtype=np.float64))
                 if R2 is not None:
                     return R2 @ R1
-            R = _tsqr_jit(X, Y, rows)
+            R = _tsqr_jit(X, Y, min(X.shape[0], core.qr_rows(k)))
             return np.asarray(R, dtype=np.float64)
 
     def resolve_device(self, device):

@@ -40,7 +40,7 @@ from gdcore.core._mse import (
 from gdcore.core._models import ACTIVATIONS, MLPSpec, ModelProblem
 from gdcore.core._optim import GD, Momentum, MomentumState, Nesterov, NoState
 from gdcore.core._problem import DataProblem, ReducedProblem
-from gdcore.core._qr import cholesky_qr2, qr_rows, tsqr
+from gdcore.core._qr import cholesky_qr2, gram_rows, qr_rows, tsqr
 from gdcore.core._scale import standardize
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "direct_grad",
     "direct_loss",
     "drive",
+    "gram_rows",
     "gram_grad",
     "gram_loss",
     "initial_state",

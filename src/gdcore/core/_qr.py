@@ -27,12 +27,23 @@ from __future__ import annotations
 
 from gdcore._compat import device
 
-__all__ = ["cholesky_qr2", "qr_rows", "tsqr"]
+__all__ = ["cholesky_qr2", "gram_rows", "qr_rows", "tsqr"]
 
 
 def qr_rows(d):
     """Rows per block of :func:`tsqr`: about 2**20 elements, at least 1024 rows."""
     return max(1024, (1 << 20) // max(d, 1))
+
+
+def gram_rows(k):
+    """Rows per block of :func:`cholesky_qr2`'s passes: about 2**18 elements, at least 256 rows.
+
+    Smaller than :func:`qr_rows`: a float64 block of 2 MB stays in cache for its
+    product, and the allocator reuses it.  At 1e6 x 65 (float32 data, one
+    thread) 2**18-element blocks measured 0.55 against 0.72 s on torch with
+    +0.09 against +0.39 X of peak memory, and 0.65 against 0.73 s on numpy.
+    """
+    return max(256, (1 << 18) // max(k, 1))
 
 
 def _standard_qr_r(xp):
@@ -121,7 +132,7 @@ def cholesky_qr2(X, Y, xp, *, dtype, max_cond=1e6, rows=None, cond=None):
     True
     """
     k = X.shape[1] + (0 if Y is None else Y.shape[1])
-    rows = rows or qr_rows(k)
+    rows = rows or gram_rows(k)
     G = xp.zeros((k, k), dtype=dtype, device=device(X))
     for A in _float_blocks(X, Y, xp, dtype, rows):
         G = G + xp.matrix_transpose(A) @ A
