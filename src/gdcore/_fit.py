@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gdcore import _analysis, optimizers
+from gdcore.models import is_linear
 from gdcore._analysis import Stability, stability_of
 from gdcore._engine import execute, noise_floor, predict_runs, run_weights, status_of
 from gdcore._inputs import (
@@ -307,7 +308,7 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         lr = base = check_lr(lr)
         table = None
     opt = optimizers.resolve(optimizer, momentum, nesterov)
-    if not _is_linear(model):
+    if not is_linear(model):
         if batch_size is not None or devices is not None:
             raise ValueError(
                 "batch_size= and devices= are for the linear model; a non-linear model trains "
@@ -419,7 +420,7 @@ def stability(X, y=None, *, model=None, w0=None, backend="auto", device=None, dt
     >>> round(s.lambda_max, 3), round(s.lr_opt, 3)
     (2.029, 0.726)
     """
-    if not _is_linear(model):
+    if not is_linear(model):
         if y is None:
             raise ValueError(
                 "stability of a non-linear model needs y: its Hessian depends on the residuals "
@@ -434,9 +435,3 @@ def stability(X, y=None, *, model=None, w0=None, backend="auto", device=None, dt
     prep = prepare(X, None, backend=backend, device=device, dtype=dtype, standardize=standardize)
     return stability_of(_analysis.analyse(prep, with_optimum=False))
 
-
-def _is_linear(model) -> bool:
-    """Whether ``model`` is the linear model (``None`` or ``gdcore.models.linear()``)."""
-    from gdcore import models
-
-    return model is None or isinstance(model, models.Linear)

@@ -226,12 +226,9 @@ class Curvature:
                 "hvps": self.hvps}
 
 
-def initial_curvature(mp) -> Curvature:
+def initial_curvature(mp, measure=None) -> Curvature:
     """:class:`Curvature` at the prepared model's ``w0`` (lambda_0 by Lanczos)."""
-    return _curvature(mp, _sharpness(mp, mp.w0[:, None])[0][0])
-
-
-def _curvature(mp, lam0, measure=None) -> Curvature:
+    lam0 = _sharpness(mp, mp.w0[:, None])[0][0]
     prep = mp.prep
     return Curvature(float(lam0), mp.model.describe(), prep.backend.name, prep.dtype,
                      LANCZOS_STEPS, measure)
@@ -394,6 +391,14 @@ class ModelSweepResult:
 # entry points (called by gdcore.fit / sweep / stability / lr_find with model=)
 
 
+def _check_method(method):
+    if method not in (None, "direct", "auto"):
+        raise ValueError(
+            f"method={method!r} is for the linear model (the Gram path needs a quadratic loss); "
+            "a non-linear model always reads the data: drop method=."
+        )
+
+
 def _check_every(sharpness_every, epochs):
     if sharpness_every is None:
         return None
@@ -417,30 +422,24 @@ def stability_model(X, y, *, model, w0, backend, device, dtype, standardize) -> 
     """lambda_0 at ``w0`` (see :func:`gdcore.stability`)."""
     mp = prepare_model(X, y, model, w0, backend=backend, device=device, dtype=dtype,
                        standardize=standardize)
-    lam, _ = _sharpness(mp, mp.w0[:, None])
-
     def measure(lrs, epochs):
         return sweep_model(X, y, lrs, model=model, w0=w0, backend=backend, device=device,
                            dtype=dtype, standardize=standardize, epochs=epochs)
 
-    return _curvature(mp, lam[0], measure)
+    return initial_curvature(mp, measure)
 
 
 def fit_model(X, y, *, model, lr, lr_mult=None, epochs, backend, device, w0, rtol, dtype,
               stop_on_convergence, divergence_factor, record_weights, standardize, optimizer,
               sharpness_every, method) -> ModelFitResult:
     """One run of a non-linear model (see :func:`gdcore.fit`)."""
-    if method not in (None, "direct", "auto"):
-        raise ValueError(
-            f"method={method!r} is for the linear model (the Gram path needs a quadratic loss); "
-            "a non-linear model always reads the data: drop method=."
-        )
+    _check_method(method)
     every = _check_every(sharpness_every, epochs)
     opt = optimizers.resolve(optimizer)
     mp = prepare_model(X, y, model, w0, backend=backend, device=device, dtype=dtype,
                        standardize=standardize)
     _check_memory(mp, epochs, 1, every)
-    lam0, _ = _sharpness(mp, mp.w0[:, None])
+    curv = initial_curvature(mp)
     runs = execute(mp.prep, None, [lr if lr_mult is None else 1.0], opt, epochs=epochs,
                    rtol=rtol, divergence_factor=divergence_factor,
                    stop_on_convergence=stop_on_convergence,
@@ -457,13 +456,12 @@ def fit_model(X, y, *, model, lr, lr_mult=None, epochs, backend, device, w0, rto
     if record_weights:
         H = np.asarray(host(runs.history[: len(losses)]), dtype=np.float64)[:, :, 0]
         history = [_params_of(mp, h) for h in H]
-    curv = _curvature(mp, lam0[0])
     return ModelFitResult(
         weights=_params_of(mp, final), losses=losses, status=status_of(conv, div),
         converged_epoch=conv if conv >= 0 else None, diverged_epoch=div if div >= 0 else None,
         lr=float(lr), backend=mp.prep.backend.name, model=mp.model.describe(), stability=curv,
         regime=curv.regime(lr), epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
-        dtype=mp.prep.dtype, gradient=mp.prep.backend.gradient if mp.spec is not None else "",
+        dtype=mp.prep.dtype, gradient=mp.prep.backend.gradient,
         optimizer=opt, sharpness=sharp, history=history,
     )
 
@@ -475,11 +473,7 @@ def sweep_model(X, y, lrs, *, model, w0=None, backend="numpy", device=None, dtyp
     """K lrs of a non-linear model in one program (see :func:`gdcore.sweep`)."""
     from gdcore._inputs import check_lrs
 
-    if method not in (None, "direct", "auto"):
-        raise ValueError(
-            f"method={method!r} is for the linear model (the Gram path needs a quadratic loss); "
-            "a non-linear model always reads the data: drop method=."
-        )
+    _check_method(method)
     lr_arr = check_lrs(lrs)
     every = _check_every(sharpness_every, epochs)
     opt = optimizers.resolve(optimizer)
@@ -487,8 +481,7 @@ def sweep_model(X, y, lrs, *, model, w0=None, backend="numpy", device=None, dtyp
                        standardize=standardize)
     k = lr_arr.size
     _check_memory(mp, epochs, k, every)
-    lam0, _ = _sharpness(mp, mp.w0[:, None])
-    curv = _curvature(mp, lam0[0])
+    curv = initial_curvature(mp)
     runs = execute(mp.prep, None, lr_arr, opt, epochs=epochs, rtol=rtol,
                    divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
                    record_weights=every is not None, method="direct", model=mp.spec,
@@ -507,7 +500,7 @@ def sweep_model(X, y, lrs, *, model, w0=None, backend="numpy", device=None, dtyp
         lrs=lr_arr, losses=losses, status=status,
         converged_epoch=tuple(int(c) if c >= 0 else None for c in conv),
         diverged_epoch=tuple(int(v) if v >= 0 else None for v in div),
-        regime=regimes, final_loss=losses[np.arange(k), np.minimum(last, runs.losses.shape[1] - 1)],
+        regime=regimes, final_loss=losses[np.arange(k), last],
         stability=curv, model=mp.model.describe(), epochs=epochs, rtol=rtol,
         divergence_factor=divergence_factor, backend=mp.prep.backend.name, dtype=mp.prep.dtype,
         optimizer=opt, sharpness=sharp,

@@ -34,7 +34,7 @@ import numpy as np
 
 from gdcore.core._models import ACTIVATIONS, MLPSpec
 
-__all__ = ["MLP", "Linear", "linear", "mlp", "parse", "resolve"]
+__all__ = ["MLP", "Linear", "is_linear", "linear", "mlp", "parse", "resolve"]
 
 
 class Linear(NamedTuple):
@@ -143,6 +143,18 @@ def mlp(hidden=(100,), activation="tanh", seed=0) -> MLP:
     return MLP(tuple(int(h) for h in widths), activation, int(seed))
 
 
+def is_linear(model) -> bool:
+    """Whether ``model`` is the linear model: ``None`` (the default) or :func:`linear`.
+
+    Examples
+    --------
+    >>> from gdcore.models import is_linear, linear, mlp
+    >>> is_linear(None), is_linear(linear()), is_linear(mlp())
+    (True, True, False)
+    """
+    return model is None or isinstance(model, Linear)
+
+
 def parse(text: str):
     """A model from its command-line form: ``"linear"`` or ``"mlp:100"``, ``"mlp:64,64:relu"``.
 
@@ -191,7 +203,7 @@ def resolve(model, backend_name: str):
             )
         from gdcore.backends._torch import TorchModuleModel
 
-        return TorchModuleModel.wrap(model)
+        return TorchModuleModel(model)
     if callable(model):
         if backend_name != "jax":
             raise ValueError(

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from gdcore import _analysis, optimizers
+from gdcore.models import is_linear
 from gdcore._analysis import Stability, stability_of
 from gdcore._engine import execute, noise_floor, predict_runs, status_of
-from gdcore._fit import _is_linear, Optimum
+from gdcore._fit import Optimum
 from gdcore._inputs import (
     check_batch,
     check_epochs,
@@ -274,7 +275,7 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     check_y(y, "sweep")
     lr_arr = check_lrs(lrs)
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
-    if not _is_linear(model):
+    if not is_linear(model):
         if momentums is not None or nesterov or batch_size is not None or devices is not None:
             raise ValueError(
                 "momentums=, nesterov=, batch_size= and devices= are for the linear model; with a "
@@ -597,7 +598,7 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
         raise ValueError(f"suggest must be 'valley', 'steep' or 'minimum/10', got {suggest!r}.")
 
     opt = optimizers.resolve(optimizer)
-    if not _is_linear(model):
+    if not is_linear(model):
         from gdcore._nonlinear import initial_curvature, prepare_model
 
         mp = prepare_model(X, y, model, w0, backend=backend, device=device, dtype=dtype,

@@ -132,10 +132,6 @@ class TorchModuleModel:
     def __init__(self, module):
         self.module = module
 
-    @classmethod
-    def wrap(cls, module):
-        return cls(module)
-
     def describe(self) -> str:
         return f"torch {type(self.module).__name__}"
 
