@@ -253,15 +253,6 @@ def _gram_jit(X, Y, M, rows):
     return G
 
 
-def _host_cholesky(G):
-    """Upper Cholesky factor of host ``G``, or None when it is not numerically positive definite."""
-    try:
-        R = np.linalg.cholesky(G).T
-    except np.linalg.LinAlgError:
-        return None
-    return R if np.all(np.isfinite(R)) else None
-
-
 class JaxBackend(BackendBase):
     name = "jax"
     gradient = "jax.grad"
@@ -270,23 +261,25 @@ class JaxBackend(BackendBase):
     # use JaxLoop inside the compiled _run
 
     def factor(self, X, Y):
-        """CholeskyQR2 (:func:`gdcore.core.cholesky_qr2`) with its two passes compiled and the
-        small Cholesky factors on the host; the compiled Householder TSQR when ``cond([X | Y])``
-        exceeds what CholeskyQR2 keeps accurate."""
+        """CholeskyQR2 (:func:`gdcore.core.cholesky_qr2`) with each pass one compiled loop and the
+        small factors in numpy; the compiled Householder TSQR when ``cond([X | Y])`` exceeds what
+        CholeskyQR2 keeps accurate."""
+        from array_api_compat import numpy as host_xp
+
         k = X.shape[1] + (0 if Y is None else Y.shape[1])
-        rows = min(X.shape[0], core.gram_rows(k))
+        dev = next(iter(X.sharding.device_set))
         with jax.enable_x64(True):
-            dev = next(iter(X.sharding.device_set))
-            # pass 1 multiplies by the identity so that both passes are one compiled program
-            # (a new shape compiles 2 programs in all: this one and the epoch loop)
-            G = _gram_jit(X, Y, jax.device_put(np.eye(k), dev), rows)
-            R1 = _host_cholesky(np.asarray(G, dtype=np.float64))
-            if R1 is not None and np.linalg.cond(R1) <= 1e6:
-                M = jax.device_put(np.linalg.inv(R1), dev)
-                R2 = _host_cholesky(np.asarray(_gram_jit(X, Y, M, rows), dtype=np.float64))
-                if R2 is not None:
-                    return R2 @ R1
-            R = _tsqr_jit(X, Y, min(X.shape[0], core.qr_rows(k)))
+            rows = min(X.shape[0], core.gram_rows(k))
+
+            def gram(M):
+                # pass 1 multiplies by the identity so that both passes are one compiled program
+                # (a new shape compiles 2 programs in all: this one and the epoch loop)
+                M = np.eye(k) if M is None else M
+                return np.asarray(_gram_jit(X, Y, jax.device_put(M, dev), rows), dtype=np.float64)
+
+            R = core.cholesky_qr2(X, Y, host_xp, dtype=np.float64, gram=gram)
+            if R is None:
+                R = _tsqr_jit(X, Y, min(X.shape[0], core.qr_rows(k)))
             return np.asarray(R, dtype=np.float64)
 
     def resolve_device(self, device):

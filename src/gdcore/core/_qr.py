@@ -106,19 +106,22 @@ def _upper_cholesky(G, xp):
     return R if bool(xp.all(xp.isfinite(R))) else None  # jax returns nan instead of raising
 
 
-def cholesky_qr2(X, Y, xp, *, dtype, max_cond=1e6, rows=None, cond=None):
+def cholesky_qr2(X, Y, xp, *, dtype, max_cond=1e6, rows=None, gram=None):
     """The R factor of ``[X | Y]`` by CholeskyQR2, or None where it would not be accurate.
 
-    Pass 1 accumulates ``G = A^T A`` over row blocks of ``A = [X | Y]`` and takes
-    ``R1 = chol(G)``; ``cond(R1)`` (from ``cond(R1)``, a host function of the
-    small factor, default: the 2-norm condition number by ``xp.linalg.svdvals``)
-    must not exceed ``max_cond``, else the squared condition number of ``G`` has
-    cost too many digits and None is returned (use :func:`tsqr`).  Pass 2
-    accumulates ``G2 = Q^T Q`` with ``Q = A R1^{-1}`` block by block (``Q`` is never
-    stored) and returns ``chol(G2) R1``: the second Cholesky repairs the first's
-    loss of orthogonality, which leaves a factor as accurate as Householder's
-    for ``cond(A)`` up to about ``1/sqrt(eps)`` (6.7e7 in float64); the default
-    ``max_cond`` keeps a factor 67 below that.
+    Pass 1 takes ``G = A^T A`` over row blocks of ``A = [X | Y]`` and
+    ``R1 = chol(G)``; ``cond(R1)`` must not exceed ``max_cond``, else the squared
+    condition number of ``G`` has cost too many digits and None is returned
+    (use :func:`tsqr`).  Pass 2 takes ``G2 = Q^T Q`` with ``Q = A R1^{-1}`` block
+    by block (``Q`` is never stored) and returns ``chol(G2) R1``: the second
+    Cholesky repairs the first's loss of orthogonality, which leaves a factor
+    as accurate as Householder's for ``cond(A)`` up to about ``1/sqrt(eps)``
+    (6.7e7 in float64); the default ``max_cond`` keeps a factor 67 below that.
+
+    ``gram(M)`` computes a pass, ``sum_b (A_b M)^T (A_b M)`` (``M`` None:
+    ``A_b^T A_b``), as an array of ``xp``; by default a Python loop over blocks
+    of ``rows`` rows with ``xp``.  A compiled backend passes its own (jax: one
+    compiled loop, the small factors then in numpy).
 
     Examples
     --------
@@ -132,23 +135,22 @@ def cholesky_qr2(X, Y, xp, *, dtype, max_cond=1e6, rows=None, cond=None):
     True
     """
     k = X.shape[1] + (0 if Y is None else Y.shape[1])
-    rows = rows or gram_rows(k)
-    G = xp.zeros((k, k), dtype=dtype, device=device(X))
-    for A in _float_blocks(X, Y, xp, dtype, rows):
-        G = G + xp.matrix_transpose(A) @ A
-    R1 = _upper_cholesky(G, xp)
+    if gram is None:
+        rows = rows or gram_rows(k)
+
+        def gram(M):
+            G = xp.zeros((k, k), dtype=dtype, device=device(X))
+            for A in _float_blocks(X, Y, xp, dtype, rows):
+                if M is not None:
+                    A = A @ M
+                G = G + xp.matrix_transpose(A) @ A
+            return G
+
+    R1 = _upper_cholesky(gram(None), xp)
     if R1 is None:
         return None
-    c = cond(R1) if cond is not None else None
-    if c is None:
-        sv = xp.linalg.svdvals(R1)
-        c = float(xp.max(sv)) / float(xp.min(sv)) if float(xp.min(sv)) > 0 else float("inf")
-    if not c <= max_cond:
+    sv = xp.linalg.svdvals(R1)
+    if not float(xp.min(sv)) * max_cond >= float(xp.max(sv)):
         return None
-    Ri = xp.linalg.inv(R1)
-    G2 = xp.zeros((k, k), dtype=dtype, device=device(X))
-    for A in _float_blocks(X, Y, xp, dtype, rows):
-        Q = A @ Ri
-        G2 = G2 + xp.matrix_transpose(Q) @ Q
-    R2 = _upper_cholesky(G2, xp)
+    R2 = _upper_cholesky(gram(xp.linalg.inv(R1)), xp)
     return None if R2 is None else R2 @ R1
