@@ -22,7 +22,7 @@ import pytest
 
 import gdcore
 from gdcore import backends, core
-from gdcore._sharpness import ritz_top, start_vectors
+from gdcore.backends._ritz import ritz_top, start_vectors
 
 from conftest import BACKENDS, require
 

@@ -12,13 +12,22 @@ and array-api-strict, measured *and* predicted in closed form.
 """
 
 from gdcore import models, optimizers, schedules
-from gdcore._analysis import Stability
+from gdcore.analysis import Stability
 from gdcore._errors import BackendUnavailable, IllConditionedWarning
-from gdcore._explore import Explorer, explore
-from gdcore._fit import FitResult, Optimum, fit, stability
+from gdcore.explore import Explorer, explore
 from gdcore.backends import available as available_backends
 from gdcore.data import make_linear
-from gdcore.study import LRFinderResult, LRFinderWarning, SweepResult, lr_find, sweep
+from gdcore.study import (
+    FitResult,
+    LRFinderResult,
+    LRFinderWarning,
+    Optimum,
+    SweepResult,
+    fit,
+    lr_find,
+    stability,
+    sweep,
+)
 
 __version__ = "0.1.0"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gdcore import backends
-from gdcore._inputs import dtype_name
+from gdcore._checks import dtype_name
 
 __all__ = ["make_linear"]
 

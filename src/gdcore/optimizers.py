@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from gdcore._inputs import check_real
+from gdcore._checks import check_real
 from gdcore.core._adam import Adam
 from gdcore.core._optim import GD, Momentum, Nesterov
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from gdcore._compat import library_of
-from gdcore._inputs import host
+from gdcore.backends import host
 
 __all__ = ["assert_close", "default_rtol", "gradient", "problems"]
 
@@ -70,7 +70,7 @@ def gradient(X, y, w, *, backend="numpy", dtype="float64"):
     array([-1., -2.])
     """
     from gdcore import core
-    from gdcore._inputs import prepare
+    from gdcore.study._prepare import prepare
 
     prep = prepare(X, y, w, backend=backend, dtype=dtype)
     be = prep.backend

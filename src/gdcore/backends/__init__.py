@@ -11,9 +11,11 @@ from __future__ import annotations
 import enum
 import importlib
 
+import numpy as np
+
 from gdcore._errors import BackendUnavailable
 
-__all__ = ["Backend", "BackendUnavailable", "available", "get", "resolve_name"]
+__all__ = ["Backend", "BackendUnavailable", "available", "get", "host", "resolve_name"]
 
 
 class Backend(str, enum.Enum):
@@ -110,3 +112,19 @@ def available() -> list[str]:
     import importlib.util
 
     return [b.value for b in Backend if importlib.util.find_spec(b.package) is not None]
+
+
+def host(x) -> np.ndarray:
+    """Any array library's array (or a list, or a pandas object) as a numpy array.
+
+    torch tensors are detached and moved to the CPU; anything numpy cannot
+    read directly goes through DLPack.
+    """
+    if hasattr(x, "detach"):  # torch
+        return x.detach().cpu().numpy()
+    if hasattr(x, "to_numpy"):  # pandas
+        return x.to_numpy()
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(x)

@@ -245,7 +245,7 @@ class BackendBase:
         """
         import numpy as np
 
-        from gdcore._sharpness import ritz_top, start_vectors
+        from gdcore.backends._ritz import ritz_top, start_vectors
 
         if len(W.shape) != 2:
             raise ValueError(f"W must be the (P, C) weight matrix, one column per run and "

@@ -257,7 +257,7 @@ def build(D) -> str:
     lo, hi = float(lrs[0]) / 1.15, float(lrs[-1]) * 1.15
     fine = np.geomspace(lo, hi, 240)
     lam_pos = stab.eigenvalues[stab.eigenvalues > 0]
-    from gdcore._explore import contraction
+    from gdcore.analysis import contraction
 
     def rho_of(lr_values, beta):
         return np.max(contraction(lam_pos, lr_values, np.full(np.shape(lr_values), beta)), axis=-1)
@@ -463,7 +463,7 @@ def _model_status_text(sw, i, lr_crit, every):
         last = int(np.flatnonzero(ok)[-1])
         text += (f" Loss: {losses[last] / L0:.3g} x L0 at epoch {last}, "
                  f"highest {losses[peak] / L0:.3g} x L0 at epoch {peak}.")
-        ep, vals = sw.sharpness[0], sw.sharpness[1][i]
+        vals = sw.sharpness[1][i]
         fin = np.isfinite(vals)
         if fin.sum() >= 2:
             late = vals[fin][-max(1, fin.sum() // 4):]  # the last quarter of the measurements

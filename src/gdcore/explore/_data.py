@@ -117,7 +117,7 @@ class Explorer:
 
 def _names(X, y, prep, feature_names, target_name):
     """The column names and the target's name (from pandas when not given), checked against the data."""
-    from gdcore._inputs import library_of
+    from gdcore._compat import library_of
 
     if prep.backend.validates_in_factor():
         raise ValueError("the explorer runs on data in memory; pass numpy arrays (X.compute()) "
@@ -149,7 +149,7 @@ def _default_lrs(stab, k=41) -> np.ndarray:
 def _history(prep, quad, lrs, betas, epochs, rtol, nesterov=False):
     """Weights at every epoch of every run, (epochs + 1, K, d): the same program as sweep, recorded."""
     from gdcore import optimizers
-    from gdcore._engine import execute
+    from gdcore.study._engine import execute
 
     opt = optimizers.resolve(None, 0.0, nesterov)
     if betas is not None:
@@ -160,16 +160,6 @@ def _history(prep, quad, lrs, betas, epochs, rtol, nesterov=False):
     out = np.full((epochs + 1, len(lrs), h.shape[1]), np.nan)
     out[: h.shape[0]] = np.transpose(h, (0, 2, 1))
     return out
-
-
-def contraction(eigenvalues, lr, beta):
-    """Per-direction contraction factor per epoch: |1 - lr lambda| (plain), the root modulus (momentum)."""
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    lr = np.asarray(lr, dtype=np.float64)[..., None]
-    beta = np.asarray(beta, dtype=np.float64)[..., None]
-    t = 1.0 + beta - lr * lam
-    disc = np.sqrt((t * t - 4.0 * beta).astype(complex))
-    return np.maximum(np.abs((t + disc) / 2), np.abs((t - disc) / 2))
 
 
 def _predicted_components(c0, lam, lrs, betas, epochs):
@@ -296,9 +286,10 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
     >>> ex.sweep.sharpness[1].shape                  # every 20 epochs, from epoch 0 to 200
     (21, 11)
     """
-    from gdcore import _analysis
-    from gdcore._inputs import check_betas, check_epochs, check_lrs, check_run_options, prepare
-    from gdcore.study import sweep
+    from gdcore import analysis
+    from gdcore._checks import check_betas, check_epochs, check_lrs, check_run_options
+    from gdcore.study._prepare import prepare
+    from gdcore.study._sweep import sweep
 
     _need_bokeh()
     from gdcore import models as _models
@@ -318,8 +309,8 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
     betas = check_betas(betas, DEFAULT_BETAS)
     prep = prepare(X, y, w0, backend=backend, standardize=standardize)
     feature_names, target_name = _names(X, y, prep, feature_names, target_name)
-    quad = _analysis.analyse(prep)
-    stab = _analysis.stability_of(quad)  # analyse refuses an all-zero X (no curvature, no lr)
+    quad = analysis.analyse(prep)
+    stab = analysis.stability_of(quad, prepare)  # analyse refuses an all-zero X (no curvature, no lr)
     lrs = _default_lrs(stab) if lrs is None else np.sort(check_lrs(lrs))
     n, d = prep.X.shape
     K, J, E1 = lrs.size, betas.size, epochs + 1
@@ -368,7 +359,7 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
     c0 = V.T @ (prep.state.to_numpy(prep.w0)[:, 0].astype(np.float64) - w_star)
     sel = list(range(d - 1, -1, -1)) if d <= 6 else [d - 1, d - 2, d - 3, 2, 1, 0]
     comp_pred = _predicted_components(c0[sel], lam[sel], run_lr, run_beta, epochs)
-    factors = contraction(lam[sel], run_lr, run_beta)  # (R, s)
+    factors = analysis.contraction(lam[sel], run_lr, run_beta)  # (R, s)
 
     data = dict(
         lrs=lrs, betas=betas, epochs=epochs, rtol=rtol, d=d, n=n, stab=stab, loss_star=loss_star,
@@ -377,7 +368,7 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
         feature_names=feature_names, target_name=target_name, source=source, title=title,
         standardize=bool(standardize), backend=sw.backend, mom=mom,
     )
-    from gdcore import _explore_page
+    from gdcore.explore import _page as _explore_page
 
     page = _explore_page.build(data)
     return Explorer(page, sw, mom, lrs, betas, title)
@@ -398,9 +389,10 @@ def default_model_lrs(lr_crit, k=21) -> np.ndarray:
 def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0, rtol, feature_names,
                    target_name, source, title, sharpness_every) -> Explorer:
     """:func:`explore` for a non-linear model: one sweep with the sharpness tracked, no closed form."""
-    from gdcore._fit import stability
-    from gdcore._inputs import check_epochs, check_lrs, check_run_options, prepare
-    from gdcore.study import sweep
+    from gdcore.study._fit import stability
+    from gdcore._checks import check_epochs, check_lrs, check_run_options
+    from gdcore.study._prepare import prepare
+    from gdcore.study._sweep import sweep
 
     if betas is not None and np.any(np.asarray(betas, dtype=np.float64) != 0):
         raise ValueError("the momentum slider and the (lr, beta) map are for the linear model (they "
@@ -434,7 +426,7 @@ def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0,
         feature_names=feature_names, target_name=target_name, source=source, title=title,
         standardize=bool(standardize),
     )
-    from gdcore import _explore_page
+    from gdcore.explore import _page as _explore_page
 
     page = _explore_page.build_model(data)
     return Explorer(page, sw, None, lrs, np.zeros(1), title, model=sw.model, height=1210)

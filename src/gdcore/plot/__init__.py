@@ -39,10 +39,9 @@ except ImportError:  # pragma: no cover - exercised only without matplotlib
         'gdcore.plot needs matplotlib (and pillow for GIFs): pip install "gdcore[plot]"'
     ) from None
 
-from gdcore._fit import FitResult
-from gdcore._inputs import host
-from gdcore._nonlinear import Curvature, ModelFitResult, ModelSweepResult
-from gdcore.study import LRFinderResult, SweepResult
+from gdcore.analysis import Curvature
+from gdcore.backends import host
+from gdcore.study import FitResult, LRFinderResult, ModelFitResult, ModelSweepResult, SweepResult
 
 __all__ = ["animate", "data", "edge_of_stability", "fit", "loss_curves", "lr_find",
            "model_sweep", "stability_map", "sweep", "trajectory"]

@@ -8,20 +8,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdcore import _analysis, optimizers
+from gdcore import analysis, optimizers
 from gdcore.models import is_linear
-from gdcore._analysis import Stability, stability_of
-from gdcore._engine import execute, noise_floor, predict_runs, run_weights, status_of
-from gdcore._inputs import (
-    check_batch,
-    check_lr,
-    check_run_options,
-    check_y,
-    host,
-    prepare,
-    schedule_table,
-    to_library,
-)
+from gdcore.analysis import Stability, stability_of
+from gdcore.study._engine import execute, noise_floor, predict_runs, run_weights, status_of
+from gdcore._checks import check_batch, check_lr, check_run_options, check_y, schedule_table
+from gdcore.study._prepare import prepare, to_library
+from gdcore.backends import host
 from gdcore.schedules import as_schedule
 
 __all__ = ["FitResult", "Optimum", "fit", "stability"]
@@ -143,10 +136,10 @@ class FitResult:
         lam = self.stability.eigenvalues
         opt = self.optimizer if self.optimizer is not None else optimizers.gd()
         if self.schedule is None and not opt.may_rise:  # constant-lr GD: the closed form
-            gaps = _analysis.predicted_gaps(lam, self._gap_weights, self.lr, e)
+            gaps = analysis.predicted_gaps(lam, self._gap_weights, self.lr, e)
         else:
             lrs = self.schedule.table(max(e, 1)) if self.schedule is not None else np.full(max(e, 1), self.lr)
-            gaps = _analysis.simulate_gaps(lam, self._gap_weights, lrs, self.momentum, self.nesterov, e)
+            gaps = analysis.simulate_gaps(lam, self._gap_weights, lrs, self.momentum, self.nesterov, e)
         return self.optimum.loss + gaps
 
     def to_dict(self) -> dict:
@@ -314,7 +307,7 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
                 "batch_size= and devices= are for the linear model; a non-linear model trains "
                 "full-batch on one device. Drop them."
             )
-        from gdcore._nonlinear import fit_model
+        from gdcore.study._nonlinear import fit_model
 
         return fit_model(X, y, model=model, lr=lr, lr_mult=table, epochs=epochs,
                          backend=backend, device=device, w0=w0, rtol=rtol, dtype=dtype,
@@ -330,7 +323,7 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         )
     prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
     batch_size, seed = check_batch(batch_size, seed, prep.X.shape[0])
-    quad = _analysis.analyse(prep)
+    quad = analysis.analyse(prep)
     runs = execute(prep, quad, [base], opt, epochs=epochs, rtol=rtol,
                    divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
                    record_weights=record_weights, method=method, lr_mult=table,
@@ -342,8 +335,8 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         m = prep.Y.shape[1]
         h = runs.history[: len(losses), :, 0:m]
         history = to_library(h[:, :, 0] if prep.y_was_1d else h, prep)
-    stab = stability_of(quad)
-    a = _analysis.gap_weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
+    stab = stability_of(quad, prepare)
+    a = analysis.gap_weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
     w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
     with prep.backend.context(prep.dtype):
         w_star = to_library(prep.state.asarray(w_star, prep.dtype, prep.device), prep)
@@ -426,12 +419,12 @@ def stability(X, y=None, *, model=None, w0=None, backend="auto", device=None, dt
                 "stability of a non-linear model needs y: its Hessian depends on the residuals "
                 "at w0. Call gdcore.stability(X, y, model=...)."
             )
-        from gdcore._nonlinear import stability_model
+        from gdcore.study._nonlinear import stability_model
 
         return stability_model(X, y, model=model, w0=w0, backend=backend, device=device,
                                dtype=dtype, standardize=standardize)
     if w0 is not None:
         raise ValueError("w0 is for a non-linear model; the linear model's Hessian does not depend on it.")
     prep = prepare(X, None, backend=backend, device=device, dtype=dtype, standardize=standardize)
-    return stability_of(_analysis.analyse(prep, with_optimum=False))
+    return stability_of(analysis.analyse(prep, with_optimum=False), prepare)
 

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdcore import _analysis, core
-from gdcore._inputs import check_representable
+from gdcore import analysis, core
+from gdcore._checks import check_representable
 
 __all__ = ["Runs", "choose_method", "execute", "noise_floor",
            "predict_runs", "run_weights", "status_of"]
@@ -40,7 +40,7 @@ def choose_method(method: str, n: int, d: int) -> str:
 
     Examples
     --------
-    >>> from gdcore._engine import choose_method
+    >>> from gdcore.study._engine import choose_method
     >>> choose_method("auto", 100, 2), choose_method("auto", 7, 2), choose_method("direct", 100, 2)
     ('gram', 'direct', 'direct')
     """
@@ -143,7 +143,7 @@ def status_of(conv: int, div: int) -> str:
 
 def run_weights(prep, W, k: int):
     """Weights of run ``k`` from the stacked (d, K*m) matrix, in the user's library."""
-    from gdcore._inputs import to_library
+    from gdcore.study._prepare import to_library
 
     m = prep.Y.shape[1]
     view = prep.state.host_view(W)
@@ -188,10 +188,10 @@ def predict_runs(stab, a, lrs, opt, rtol, epochs, *, lr_mult=None, batch_size=No
     if batch_size is not None:  # stochastic: only the full-batch regime is predictable
         return [(None, g) for g in regimes]
     if not opt.may_rise and lr_mult is None:
-        found = _analysis.predicted_converged_epochs(lam, a, lrs, rtol)
+        found = analysis.predicted_converged_epochs(lam, a, lrs, rtol)
     else:
         mult = np.ones(max(epochs, 1)) if lr_mult is None else np.asarray(lr_mult)
-        gaps = _analysis.simulate_gaps(lam, a, lrs[:, None] * mult[None, :], betas, nesterov,
+        gaps = analysis.simulate_gaps(lam, a, lrs[:, None] * mult[None, :], betas, nesterov,
                                        epochs)
         hit = gaps <= rtol * gaps[:, :1] if gaps[0, 0] > 0 else np.ones_like(gaps, dtype=bool)
         found = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
