@@ -12,7 +12,7 @@ and array-api-strict, measured *and* predicted in closed form.
 """
 
 from gdcore import models, optimizers, schedules
-from gdcore.analysis import Stability
+from gdcore.analysis import Curvature, Stability
 from gdcore._errors import BackendUnavailable, IllConditionedWarning
 from gdcore.explore import Explorer, explore
 from gdcore.backends import available as available_backends
@@ -22,6 +22,7 @@ from gdcore.study import (
     LRFinderResult,
     LRFinderWarning,
     Optimum,
+    RunSpec,
     SweepResult,
     fit,
     lr_find,
@@ -43,6 +44,7 @@ def __getattr__(name):
 
 __all__ = [
     "BackendUnavailable",
+    "Curvature",
     "Explorer",
     "FitResult",
     "GDRegressor",
@@ -50,6 +52,7 @@ __all__ = [
     "LRFinderResult",
     "LRFinderWarning",
     "Optimum",
+    "RunSpec",
     "Stability",
     "SweepResult",
     "__version__",

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gdcore.backends import host
 from gdcore.core._models import ACTIVATIONS, MLPSpec
 
 __all__ = ["MLP", "Linear", "is_linear", "linear", "mlp", "parse", "resolve"]
@@ -45,6 +46,28 @@ class Linear(NamedTuple):
 
     def describe(self) -> str:
         return "linear"
+
+    def bind(self, prep, w0) -> _BoundLinear:
+        """The weights ``w0`` (already checked by the study's ``prepare``) and their way back."""
+        return _BoundLinear(prep)
+
+
+class _BoundLinear:
+    """The linear model bound to its data: weights (d, m), returned as (d,) for a 1-D ``y``."""
+
+    core = None  # the study builds the data or Gram problem itself
+
+    def __init__(self, prep):
+        self.prep = prep
+
+    def initial(self) -> np.ndarray:
+        """``w0`` as host float64, (d, m)."""
+        return np.asarray(self.prep.state.to_numpy(self.prep.w0), dtype=np.float64)
+
+    def params(self, flat: np.ndarray):
+        """One run's host (d, m) weights in the user's array library ((d,) for a 1-D ``y``)."""
+        w = flat[:, 0] if self.prep.y_was_1d else flat
+        return self.prep.to_user(np.ascontiguousarray(w))
 
 
 class MLP(NamedTuple):
@@ -82,6 +105,56 @@ class MLP(NamedTuple):
 
     def describe(self) -> str:
         return f"mlp{list(self.hidden)} {self.activation}"
+
+    def bind(self, prep, w0) -> _BoundMLP:
+        """This MLP on the prepared data: its :class:`MLPSpec`, ``w0`` checked, its way back."""
+        n, d = prep.X.shape
+        m = prep.Y.shape[1]
+        spec = self.spec(d, m)
+        params = self.init(d, m) if w0 is None else _check_params(w0, spec.shapes)
+        return _BoundMLP(spec, np.concatenate([p.reshape(-1) for p in params]), prep)
+
+
+class _BoundMLP:
+    """An MLP bound to its data: the core's :class:`MLPSpec`, the flat ``w0``, tuples back."""
+
+    def __init__(self, spec: MLPSpec, flat: np.ndarray, prep):
+        self.core, self.flat, self.prep = spec, flat, prep
+
+    def initial(self) -> np.ndarray:
+        return self.flat
+
+    def params(self, flat: np.ndarray) -> tuple:
+        """One run's flat host parameters as the tuple ``(W1, b1, ...)`` in the user's library."""
+        out, o = [], 0
+        for shape in self.core.shapes:
+            size = int(np.prod(shape))
+            out.append(self.prep.to_user(np.ascontiguousarray(flat[o : o + size].reshape(shape))))
+            o += size
+        return tuple(out)
+
+
+def _check_params(w0, shapes):
+    """``w0`` as a tuple of host float64 arrays of the given shapes, or a clear error."""
+    if not isinstance(w0, (tuple, list)):
+        raise TypeError(
+            f"w0 for an MLP is a tuple of its parameters (W1, b1, W2, b2, ...) with shapes "
+            f"{list(shapes)}, got {type(w0).__name__}."
+        )
+    if len(w0) != len(shapes):
+        raise ValueError(
+            f"w0 has {len(w0)} arrays but this MLP has {len(shapes)} parameters (W1, b1, ...) "
+            f"with shapes {list(shapes)}."
+        )
+    out = []
+    for i, (p, shape) in enumerate(zip(w0, shapes)):
+        a = np.asarray(host(p), dtype=np.float64)
+        if a.shape != tuple(shape):
+            raise ValueError(f"w0[{i}] has shape {a.shape}; this MLP needs {tuple(shape)} there.")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"w0[{i}] contains nan or inf; pass finite initial parameters.")
+        out.append(a)
+    return tuple(out)
 
 
 def linear() -> Linear:

@@ -488,6 +488,11 @@ class JaxApplyModel:
 class _BoundApply:
     """``apply`` bound to its parameter tree; hashable (a static part of the compiled loop)."""
 
+    @property
+    def core(self):
+        """What the core computes with: this bound model itself (it has ``loss``)."""
+        return self
+
     def __init__(self, apply, treedef, shapes, flat):
         self.apply, self.treedef, self.shapes, self.flat = apply, treedef, shapes, flat
 

@@ -165,6 +165,11 @@ class TorchModuleModel:
 class _BoundModule:
     """A module bound to its parameter layout: ``loss`` over (P, K) columns, ``params`` back."""
 
+    @property
+    def core(self):
+        """What the core computes with: this bound model itself (it has ``loss``)."""
+        return self
+
     def __init__(self, module, named, flat, prep):
         self.module, self.named, self.flat, self.prep = module, named, flat, prep
 

@@ -1,13 +1,17 @@
-"""The learning-rate study: prepare -> curvature -> run -> results, for every model.
+"""The learning-rate study: prepare -> curvature -> run -> results, one pipeline for every model.
 
 :func:`fit` (one run), :func:`sweep` (K runs in one program), :func:`lr_find`
-(the range test) and :func:`stability` (the curvature alone).
+(the range test) and :func:`stability` (the curvature alone).  Each checks
+its run options into one :class:`RunSpec`, prepares the data and binds the
+model (:mod:`._pipeline`), runs (:mod:`._engine`) and returns one family of
+results (:mod:`._results`) whatever the model.
 """
 
-from gdcore.study._fit import FitResult, Optimum, fit, stability
+from gdcore.study._fit import fit, stability
 from gdcore.study._lr_find import LRFinderResult, LRFinderWarning, lr_find
-from gdcore.study._nonlinear import ModelFitResult, ModelSweepResult
-from gdcore.study._sweep import SweepResult, sweep
+from gdcore.study._results import FitResult, Optimum, SweepResult
+from gdcore.study._spec import RunSpec
+from gdcore.study._sweep import sweep
 
-__all__ = ["FitResult", "LRFinderResult", "LRFinderWarning", "ModelFitResult", "ModelSweepResult",
-           "Optimum", "SweepResult", "fit", "lr_find", "stability", "sweep"]
+__all__ = ["FitResult", "LRFinderResult", "LRFinderWarning", "Optimum", "RunSpec", "SweepResult",
+           "fit", "lr_find", "stability", "sweep"]

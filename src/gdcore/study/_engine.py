@@ -1,11 +1,11 @@
 """The engine shared by ``fit``, ``sweep``, ``lr_find`` and ``explore``.
 
-It turns a prepared problem (:mod:`gdcore._inputs`) and its analysis
-(:mod:`gdcore._analysis`) into K runs of one optimizer: it picks the problem
-type (the data, or the reduced Gram form), puts the learning rates and the
+It turns a prepared study (:mod:`gdcore.study._pipeline`: the data, the model
+bound to it, its analysis) into K runs of one optimizer: it picks the problem
+type (the data, the reduced Gram form, or a network's), puts the learning rates and the
 optimizer's hyperparameters into the backend's arrays, and hands everything to
 the backend's run, i.e. to :func:`gdcore.core.drive`.  It also holds what the
-callers build their results from: per-run predictions, statuses, weights.
+callers build their results from: per-run predictions and statuses.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from gdcore import analysis, core
 from gdcore._checks import check_representable
 
 __all__ = ["Runs", "choose_method", "execute", "noise_floor",
-           "predict_runs", "run_weights", "status_of"]
+           "predict_runs", "status_of"]
 
 
 class Runs(NamedTuple):
@@ -55,38 +55,37 @@ def _fits(a, dtype) -> bool:
         return bool(np.all(np.isfinite(np.asarray(a, dtype=dtype))))
 
 
-def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_convergence,
-            record_weights, method, lr_mult=None, batch_size=None, seed=0,
-            devices=None, on_epoch=None, model=None) -> Runs:
-    """Run K learning rates of optimizer ``opt`` on the prepared problem in one vectorised program.
+def execute(study, lrs, opt, spec, *, on_epoch=None, devices=None) -> Runs:
+    """Run K learning rates of optimizer ``opt`` on a prepared study in one vectorised program.
 
+    ``study`` is a :class:`gdcore.study._pipeline.Study` (the prepared data,
+    the model bound to it, its analysis); ``spec`` the :class:`RunSpec`.
     ``opt``'s hyperparameters are host numbers or (K,) sequences (one per
-    run); ``lr_mult`` the host schedule factors (``lrs`` are then base lrs).
-    With ``model`` (a :class:`gdcore.core.MLPSpec` or a backend's model, and
-    ``quad`` None) the runs train that model from ``prep.w0``, its flat (P, 1)
-    parameter column: the problem is a :class:`gdcore.core.ModelProblem` and
-    ``L*`` is taken as 0 (docs/definitions.md, "Models non-linear in their weights").
+    run); under a schedule (``spec.lr_mult``) ``lrs`` are the base lrs.  A
+    model non-linear in its weights trains its flat (P, 1) parameter column
+    ``study.w0`` as a :class:`gdcore.core.ModelProblem`, with ``L*`` taken as 0
+    (docs/definitions.md, "Models non-linear in their weights").
     """
+    prep, quad, model = study.prep, study.quad, study.bound.core
     be, sb = prep.backend, prep.state
-    n, d = prep.X.shape
-    m = prep.Y.shape[1]
+    n = prep.X.shape[0]
+    d, m = study.w0.shape  # (d, m) weights of the linear model, (P, 1) parameters of a network
     k = len(lrs)
     if model is not None:
-        if batch_size or devices is not None:
+        if spec.batch_size or devices is not None:
             raise ValueError(
                 "batch_size= and devices= are for the linear model; a model non-linear in its "
                 "weights trains full-batch on one device here. Drop them, or use model=None."
             )
-        d, m = prep.w0.shape[0], 1  # the weights are the flat parameter column
-        asked = method = "direct"
+        asked = "direct"
     else:
-        asked = method or be.default_method()
-    if batch_size and not be.supports_minibatches():
+        asked = spec.method or be.default_method()
+    if spec.batch_size and not be.supports_minibatches():
         raise ValueError(
             f"mini-batch SGD is not available on the {be.name} backend (each batch would be a "
             "distributed pass); fit a sample with backend='numpy', or drop batch_size."
         )
-    method = "direct" if batch_size else choose_method(asked, n, d)
+    method = "direct" if spec.batch_size else choose_method(asked, n, d)
     check_representable(lrs, prep.dtype)
     loss_star = 0.0 if quad is None else quad.loss_star
     if method == "gram" and not _fits(quad.G, prep.dtype):
@@ -109,8 +108,7 @@ def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_co
         # Tiled in numpy (w0 is d x m): a few backend ops here were 4 XLA compiles on jax.
         # A fresh array: the weights of a run that never moves (epochs=0, or w0 already
         # optimal with stop_on_convergence) must not be a view of the user's w0.
-        w0 = sb.to_numpy(prep.w0).reshape(d, 1, m)
-        W0 = state_array(np.broadcast_to(w0, (d, k, m)).reshape(d, k * m))
+        W0 = state_array(np.broadcast_to(study.w0.reshape(d, 1, m), (d, k, m)).reshape(d, k * m))
         lr_arr = state_array(lrs)
         opt = type(opt)(*(state_array(h, (k,)) for h in opt))  # one value per run, traced on jax
         if model is not None:
@@ -122,10 +120,8 @@ def execute(prep, quad, lrs, opt, *, epochs, rtol, divergence_factor, stop_on_co
             problem = core.DataProblem(prep.X, prep.Y)
         if devices is not None:
             problem, W0, lr_arr, opt = be.distribute(problem, W0, lr_arr, opt, devices)
-        out = be.run(problem, W0, lr_arr, opt, loss_star=loss_star, epochs=epochs, rtol=rtol,
-                     divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
-                     record_weights=record_weights, lr_mult=lr_mult, batch_size=batch_size,
-                     seed=seed, on_epoch=on_epoch)
+        out = be.run(problem, W0, lr_arr, opt, loss_star=loss_star, on_epoch=on_epoch,
+                     **spec.loop_options())
         losses = sb.to_numpy(out.losses).astype(np.float64).T
         conv = sb.to_numpy(out.converged_epoch).astype(np.int64)
         div = sb.to_numpy(out.diverged_epoch).astype(np.int64)
@@ -139,23 +135,6 @@ def status_of(conv: int, div: int) -> str:
     if conv >= 0:
         return "converged"
     return "max_epochs"
-
-
-def run_weights(prep, W, k: int):
-    """Weights of run ``k`` from the stacked (d, K*m) matrix, in the user's library."""
-    from gdcore.study._prepare import to_library
-
-    m = prep.Y.shape[1]
-    view = prep.state.host_view(W)
-    if view is not None:  # sliced in numpy: on jax each eager slice is an XLA compile
-        w = view[:, k * m : (k + 1) * m]
-        w = np.array(w[:, 0] if prep.y_was_1d else w)
-        return to_library(prep.state.asarray(w, prep.dtype, prep.backend.state_device(prep.X)),
-                          prep)
-    w = W[:, k * m : (k + 1) * m]
-    if prep.y_was_1d:
-        w = w[:, 0]
-    return to_library(w, prep)
 
 
 def predict_runs(stab, a, lrs, opt, rtol, epochs, *, lr_mult=None, batch_size=None):

@@ -1,183 +1,25 @@
-"""``fit`` and ``stability``: one run of one optimizer, and the analysis behind it."""
+"""``fit`` and ``stability``: one run of one optimizer, and the curvature behind it."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+import dataclasses
 
 import numpy as np
 
-from gdcore import analysis, optimizers
+from gdcore import optimizers
+from gdcore._checks import check_lr, check_y
+from gdcore.analysis import Curvature, Stability
 from gdcore.models import is_linear
-from gdcore.analysis import Stability, stability_of
-from gdcore.study._engine import execute, noise_floor, predict_runs, run_weights, status_of
-from gdcore._checks import check_batch, check_lr, check_run_options, check_y, schedule_table
-from gdcore.study._prepare import prepare, to_library
-from gdcore.backends import host
 from gdcore.schedules import as_schedule
+from gdcore.study import _pipeline
+from gdcore.study._engine import execute, noise_floor, predict_runs, status_of
+from gdcore.study._results import FitResult, Optimum, momentum_of
+from gdcore.study._spec import run_spec, with_batches
 
-__all__ = ["FitResult", "Optimum", "fit", "stability"]
-
-
-
-class Optimum(NamedTuple):
-    """The least-squares optimum: weights ``w*`` (user's array library) and loss ``L*``."""
-
-    weights: Any
-    loss: float
+__all__ = ["fit", "stability"]
 
 
-@dataclass(frozen=True, eq=False)
-class FitResult:
-    """The outcome of :func:`fit`: what happened, and what the theory predicted.
-
-    Attributes
-    ----------
-    weights : array
-        Final weights, shape (d,) or (d, m), in the array library of ``X``.
-    losses : numpy.ndarray
-        float64 losses for epochs 0..epochs_run (epoch 0 is ``L(w0)``).
-    status : str
-        ``"converged"``, ``"diverged"`` or ``"max_epochs"``.
-    converged_epoch, diverged_epoch : int or None
-        First epoch meeting the definitions of docs/definitions.md.
-    lr : float
-    backend : str
-    optimum : Optimum
-        ``w*`` and ``L*``.
-    history : array or None
-        Weights at every epoch, shape (epochs_run + 1, d[, m]), when
-        ``record_weights=True``.
-    stability : Stability
-        The spectrum analysis of ``X``.
-    predicted_epoch : int or None
-        Converged epoch predicted in closed form for this ``lr``, data and ``w0``.
-    regime : str
-        Predicted regime of ``lr`` (see :meth:`Stability.regime`);
-        ``"adaptive"`` for Adam, whose steps the spectrum does not predict.
-    optimizer : optimizer value
-        What ran (see :mod:`gdcore.optimizers`); ``momentum``/``nesterov``
-        repeat its coefficients for the momentum optimizers.
-
-    Notes
-    -----
-    ``predicted_epoch`` is ``None`` for Adam: its step divides by a running
-    root-mean-square of the gradient, so it is not a fixed linear map of the
-    error and the Hessian's spectrum gives no closed form (nor an exact
-    simulation) of its loss curve.  gdcore says so rather than guess one.
-    """
-
-    weights: Any
-    losses: np.ndarray
-    status: str
-    converged_epoch: int | None
-    diverged_epoch: int | None
-    lr: float
-    backend: str
-    optimum: Optimum
-    history: Any
-    stability: Stability
-    predicted_epoch: int | None
-    regime: str
-    epochs: int
-    rtol: float
-    dtype: str
-    method: str
-    gradient: str
-    scaling: Any = None
-    momentum: float = 0.0
-    nesterov: bool = False
-    schedule: Any = None
-    batch_size: int | None = None
-    noise_floor: float | None = None
-    optimizer: Any = None
-    _gap_weights: np.ndarray = field(repr=False, default=None)
-
-    @property
-    def epochs_run(self) -> int:
-        """Epochs actually run (fewer than ``epochs`` after an early stop)."""
-        return len(self.losses) - 1
-
-    @property
-    def predictable(self) -> bool:
-        """Whether the spectrum predicts this run's loss curve (not for SGD, nor Adam)."""
-        return self.batch_size is None and (self.optimizer is None or self.optimizer.linear)
-
-    @property
-    def final_loss(self) -> float:
-        return float(self.losses[-1])
-
-    @property
-    def loss_gap(self) -> np.ndarray:
-        """``losses - L*``: the distance to the best achievable loss."""
-        return self.losses - self.optimum.loss
-
-    def predicted_losses(self, epochs: int | None = None) -> np.ndarray:
-        """Closed-form loss for epochs 0..epochs (default: the requested ``epochs``).
-
-        Examples
-        --------
-        >>> import gdcore
-        >>> X, y = gdcore.make_linear(seed=0)
-        >>> r = gdcore.fit(X, y, lr=0.1, epochs=20)
-        >>> bool(abs(r.predicted_losses()[20] - r.losses[20]) < 1e-9)
-        True
-        """
-        e = self.epochs if epochs is None else int(epochs)
-        if self.batch_size is not None:
-            raise ValueError("mini-batch SGD has no closed-form loss curve; see noise_floor instead.")
-        if self.optimizer is not None and not self.optimizer.linear:
-            raise ValueError(
-                f"{self.optimizer.name} has no predicted loss curve: its step is not a linear map "
-                "of the error, so the Hessian's spectrum does not predict it; compare r.losses "
-                "with a gd or momentum fit instead."
-            )
-        lam = self.stability.eigenvalues
-        opt = self.optimizer if self.optimizer is not None else optimizers.gd()
-        if self.schedule is None and not opt.may_rise:  # constant-lr GD: the closed form
-            gaps = analysis.predicted_gaps(lam, self._gap_weights, self.lr, e)
-        else:
-            lrs = self.schedule.table(max(e, 1)) if self.schedule is not None else np.full(max(e, 1), self.lr)
-            gaps = analysis.simulate_gaps(lam, self._gap_weights, lrs, self.momentum, self.nesterov, e)
-        return self.optimum.loss + gaps
-
-    def to_dict(self) -> dict:
-        """Plain-Python summary (JSON-ready); weights as nested lists."""
-        return {
-            "lr": self.lr,
-            "schedule": None if self.schedule is None else repr(self.schedule),
-            "optimizer": None if self.optimizer is None else self.optimizer.name,
-            "momentum": self.momentum,
-            "nesterov": self.nesterov,
-            "batch_size": self.batch_size,
-            "noise_floor": self.noise_floor,
-            "backend": self.backend,
-            "gradient": self.gradient,
-            "method": self.method,
-            "dtype": self.dtype,
-            "status": self.status,
-            "regime": self.regime,
-            "converged_epoch": self.converged_epoch,
-            "predicted_epoch": self.predicted_epoch,
-            "diverged_epoch": self.diverged_epoch,
-            "epochs": self.epochs,
-            "epochs_run": self.epochs_run,
-            "rtol": self.rtol,
-            "final_loss": _json_float(self.final_loss),
-            "optimal_loss": self.optimum.loss,
-            "weights": host(self.weights).tolist(),
-            "optimal_weights": host(self.optimum.weights).tolist(),
-            "losses": [_json_float(v) for v in self.losses],
-            "stability": self.stability.to_dict(),
-        }
-
-
-def _json_float(v: float):
-    return float(v) if math.isfinite(v) else None
-
-
-def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3, dtype=None,
+def fit(X, y, *, lr, epochs=100, backend=None, device=None, w0=None, rtol=1e-3, dtype=None,
         stop_on_convergence=False, divergence_factor=1e6, record_weights=False,
         method=None, standardize=False, momentum=0.0, nesterov=False, batch_size=None,
         seed=0, devices=None, optimizer=None, model=None, sharpness_every=None) -> FitResult:
@@ -200,9 +42,12 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         callable ``epoch -> lr``.
     epochs : int, default 100
         Gradient steps to take at most.
-    backend : {"numpy", "torch", "jax", "array-api-strict", "auto"}
-        numpy: analytic gradient; torch: autograd; jax: ``jax.grad`` with the
-        epoch loop compiled by ``jax.jit``; "auto": the library of ``X``.
+    backend : {None, "numpy", "torch", "jax", "array-api-strict", "dask"}
+        Default ``None``: the array library of ``X`` (of a ``torch.nn.Module``
+        model when ``X`` is numpy, a list or pandas), numpy for lists and
+        pandas.  numpy: analytic gradient; torch: autograd; jax: ``jax.grad``
+        with the epoch loop compiled by ``jax.jit``.  ``"auto"`` is the same
+        as ``None``.
     device : {None, "cpu", "cuda", "gpu"}
         Where torch/jax compute; ``None`` keeps the input's device.
     w0 : array-like, optional
@@ -258,9 +103,9 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
         What is trained (:mod:`gdcore.models`): ``linear()`` (the default) or
         ``mlp(hidden, activation, seed)``; also a ``torch.nn.Module`` (backend
         "torch") or a jax function ``apply(params, X)`` with ``w0=params``
-        (backend "jax").  A non-linear model returns a
-        :class:`gdcore._nonlinear.ModelFitResult`: its Hessian moves, so
-        instead of closed-form predictions it carries the measured sharpness
+        (backend "jax").  A non-linear model's result has no optimum and
+        no predictions (``None``): its Hessian moves, so instead it carries
+        the measured sharpness
         lambda_0 at ``w0`` (``result.stability``), and a run diverges when its
         loss is non-finite or exceeds ``divergence_factor * L(w0)`` within the
         ``epochs`` given (a rise alone proves nothing there).  ``w0`` is then
@@ -293,88 +138,99 @@ def fit(X, y, *, lr, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-
     """
     check_y(y, "fit")
     sched = as_schedule(lr)
-    epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
-    if sched is not None:
-        table = schedule_table(sched, epochs)
-        lr, base = float(table[0]), 1.0
-    else:
-        lr = base = check_lr(lr)
-        table = None
+    spec = run_spec(epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
+                    stop_on_convergence=stop_on_convergence, record_weights=record_weights,
+                    method=method, schedule=sched)
+    lr = float(spec.lr_mult[0]) if sched is not None else check_lr(lr)
+    base = 1.0 if sched is not None else lr
     opt = optimizers.resolve(optimizer, momentum, nesterov)
-    if not is_linear(model):
-        if batch_size is not None or devices is not None:
-            raise ValueError(
-                "batch_size= and devices= are for the linear model; a non-linear model trains "
-                "full-batch on one device. Drop them."
-            )
-        from gdcore.study._nonlinear import fit_model
-
-        return fit_model(X, y, model=model, lr=lr, lr_mult=table, epochs=epochs,
-                         backend=backend, device=device, w0=w0, rtol=rtol, dtype=dtype,
-                         stop_on_convergence=stop_on_convergence,
-                         divergence_factor=divergence_factor, record_weights=record_weights,
-                         standardize=standardize, optimizer=opt,
-                         sharpness_every=sharpness_every, method=method)
-    if sharpness_every is not None:
+    if not is_linear(model) and (batch_size is not None or devices is not None):
         raise ValueError(
-            "sharpness_every= tracks the moving Hessian of a non-linear model; the linear "
-            "model's Hessian is fixed, its sharpness is result.stability.lambda_max at every epoch. "
-            "Pass model=gdcore.models.mlp(...) or drop sharpness_every."
+            "batch_size= and devices= are for the linear model; a non-linear model trains "
+            "full-batch on one device. Drop them."
         )
-    prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
-    batch_size, seed = check_batch(batch_size, seed, prep.X.shape[0])
-    quad = analysis.analyse(prep)
-    runs = execute(prep, quad, [base], opt, epochs=epochs, rtol=rtol,
-                   divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
-                   record_weights=record_weights, method=method, lr_mult=table,
-                   batch_size=batch_size, seed=seed, devices=devices)
+    study = _pipeline.begin(X, y, w0, model=model, backend=backend, device=device, dtype=dtype,
+                            standardize=standardize)
+    _pipeline.check_method(study, method)
+    every = _pipeline.check_every(sharpness_every, study, spec.epochs, 1)
+    spec = with_batches(spec, batch_size, seed, study.prep.X.shape[0])
+    runs = execute(study, [base], opt, spec._replace(record_weights=record_weights or every is not None),
+                   devices=devices)
+    return _fit_result(study, runs, lr, base, opt, spec, sched, every)
+
+
+def _fit_result(study, runs, lr, base, opt, spec, sched, every) -> FitResult:
+    """The :class:`FitResult` of run 0 of ``runs``."""
     conv, div = int(runs.converged_epoch[0]), int(runs.diverged_epoch[0])
     losses = runs.losses[0]  # K=1: the loop ran exactly this run's epochs
-    history = None
-    if record_weights:
-        m = prep.Y.shape[1]
-        h = runs.history[: len(losses), :, 0:m]
-        history = to_library(h[:, :, 0] if prep.y_was_1d else h, prep)
-    stab = stability_of(quad, prepare)
-    a = analysis.gap_weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
-    w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
-    with prep.backend.context(prep.dtype):
-        w_star = to_library(prep.state.asarray(w_star, prep.dtype, prep.device), prep)
-        weights = run_weights(prep, runs.W, 0)
-    ((predicted, regime),) = predict_runs(stab, a, np.array([base]), opt, rtol, epochs,
-                                          lr_mult=table, batch_size=batch_size)
-    beta, nest = opt.heavy_ball() if opt.linear else (0.0, False)
+    status = status_of(conv, div)
+    prep, bound, curv = study.prep, study.bound, study.curvature
+    W = np.asarray(prep.state.to_numpy(runs.W), dtype=np.float64)
+    history = sharp = None
+    if runs.history is not None:
+        H = np.asarray(prep.state.to_numpy(runs.history[: len(losses)]), dtype=np.float64)
+        if every is not None:
+            epochs, values = _pipeline.track(study, H, every, np.array([len(losses) - 1]))
+            sharp = (epochs, values[0])
+        if spec.record_weights and study.quadratic:
+            history = prep.to_user(H[:, :, 0] if prep.y_was_1d else H)
+        elif spec.record_weights:
+            history = [bound.params(h[:, 0]) for h in H]
+    if not study.quadratic:
+        return FitResult(
+            weights=bound.params(W[:, 0]), losses=losses, status=status,
+            converged_epoch=conv if conv >= 0 else None, diverged_epoch=div if div >= 0 else None,
+            lr=float(lr), backend=prep.backend.name, optimum=None, history=history,
+            stability=curv, predicted_epoch=None, regime=curv.regime(lr), epochs=spec.epochs,
+            rtol=spec.rtol, dtype=prep.dtype, method=runs.method, gradient=prep.backend.gradient,
+            model=study.model.describe(), divergence_factor=spec.divergence_factor,
+            scaling=prep.scaling, schedule=sched, optimizer=opt, sharpness=sharp,
+        )
+    quad = study.quad
+    a = analysis_gap_weights(study)
+    ((predicted, regime),) = predict_runs(curv, a, np.array([base]), opt, spec.rtol, spec.epochs,
+                                          lr_mult=spec.lr_mult, batch_size=spec.batch_size)
+    beta, nest = momentum_of(opt)
     return FitResult(
-        weights=weights,
+        weights=bound.params(W),
         losses=losses,
-        status=status_of(conv, div),
+        status=status,
         converged_epoch=conv if conv >= 0 else None,
         diverged_epoch=div if div >= 0 else None,
         lr=lr,
         backend=prep.backend.name,
-        optimum=Optimum(w_star, quad.loss_star),
+        optimum=Optimum(bound.params(quad.w_star), quad.loss_star),
         history=history,
-        stability=stab,
+        stability=curv,
         predicted_epoch=predicted,
         regime=regime,
-        epochs=epochs,
-        rtol=rtol,
+        epochs=spec.epochs,
+        rtol=spec.rtol,
         dtype=prep.dtype,
         method=runs.method,
         gradient=prep.backend.gradient,
+        model="linear",
+        divergence_factor=spec.divergence_factor,
         scaling=prep.scaling,
         momentum=float(beta),
         nesterov=nest,
         schedule=sched,
-        batch_size=batch_size,
-        noise_floor=noise_floor(losses, quad.loss_star, status_of(conv, div)) if batch_size else None,
+        batch_size=spec.batch_size,
+        noise_floor=noise_floor(losses, quad.loss_star, status) if spec.batch_size else None,
         optimizer=opt,
         _gap_weights=a,
     )
 
 
-def stability(X, y=None, *, model=None, w0=None, backend="auto", device=None, dtype=None,
-              standardize=False) -> Stability:
+def analysis_gap_weights(study) -> np.ndarray:
+    """Loss-gap weight of each eigen-direction from the study's ``w0`` (linear model)."""
+    from gdcore import analysis
+
+    return analysis.gap_weights(study.quad, study.w0)
+
+
+def stability(X, y=None, *, model=None, w0=None, backend=None, device=None, dtype=None,
+              standardize=False) -> Stability | Curvature:
     """Spectrum of the MSE Hessian ``H = (2/n) X^T X`` and what it means for the lr.
 
     Parameters
@@ -386,7 +242,7 @@ def stability(X, y=None, *, model=None, w0=None, backend="auto", device=None, dt
     model : model value, optional
         ``gdcore.models.linear()`` (default): the exact spectrum below.  A
         non-linear model (``gdcore.models.mlp(...)``, a torch module, a jax
-        function with ``w0``) returns a :class:`gdcore._nonlinear.Curvature`:
+        function with ``w0``) returns a :class:`gdcore.Curvature`:
         the sharpness lambda_0 at ``w0`` by Lanczos on at most 30
         Hessian-vector products, ``lr_crit = 2 / lambda_0``, and
         ``regime(lr)`` ("below-edge"/"above-edge"), ``label(lrs)`` (adds a
@@ -419,12 +275,19 @@ def stability(X, y=None, *, model=None, w0=None, backend="auto", device=None, dt
                 "stability of a non-linear model needs y: its Hessian depends on the residuals "
                 "at w0. Call gdcore.stability(X, y, model=...)."
             )
-        from gdcore.study._nonlinear import stability_model
-
-        return stability_model(X, y, model=model, w0=w0, backend=backend, device=device,
-                               dtype=dtype, standardize=standardize)
-    if w0 is not None:
+    elif w0 is not None:
         raise ValueError("w0 is for a non-linear model; the linear model's Hessian does not depend on it.")
-    prep = prepare(X, None, backend=backend, device=device, dtype=dtype, standardize=standardize)
-    return stability_of(analysis.analyse(prep, with_optimum=False), prepare)
+    # the linear model's Hessian depends on X alone: y is not read
+    study = _pipeline.begin(X, None if is_linear(model) else y, w0, model=model, backend=backend,
+                            device=device, dtype=dtype, standardize=standardize,
+                            with_optimum=False)
+    if study.quadratic:
+        return study.curvature
 
+    def measure(lrs, epochs):
+        from gdcore.study._sweep import sweep
+
+        return sweep(X, y, lrs, model=model, w0=w0, backend=backend, device=device, dtype=dtype,
+                     standardize=standardize, epochs=epochs)
+
+    return dataclasses.replace(study.curvature, _measure=measure)

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from gdcore import analysis, optimizers
-from gdcore.models import is_linear
-from gdcore.analysis import Stability, stability_of
-from gdcore.study._engine import execute
 from gdcore._checks import check_epochs, check_lr, check_positive, check_y
-from gdcore.study._prepare import prepare
+from gdcore.analysis import Stability
+from gdcore.study import _pipeline
+from gdcore.study._engine import execute
+from gdcore.study._spec import RunSpec
 
 __all__ = ["LRFinderResult", "LRFinderWarning", "lr_find"]
 
@@ -50,14 +50,14 @@ class LRFinderResult:
         The suggestion named by ``suggest`` (default ``"steep"``); ``None``
         when there is nothing to learn or it fell outside the range tested.
     suggest : str
-        Which suggestion ``suggestion`` is (``method`` is its older name).
+        Which suggestion ``suggestion`` is.
     lr_opt, lr_crit : float
         The analytic optimum and stability limit of the same data.  With a
         non-linear ``model``: ``lr_opt`` is None (no closed form) and
         ``lr_crit`` is ``2 / lambda_0``, the measured edge at ``w0``.
     bracket : tuple or None
         Non-linear models: ``(2 / lambda_0, 4 / lambda_0)``, from stable to
-        catapult to divergent (see :class:`gdcore._nonlinear.Curvature`).
+        catapult to divergent (see :class:`gdcore.Curvature`).
     distance : dict
         ``suggestion / lr_opt`` for every suggestion (1.0 is perfect).
     disagreement : float
@@ -65,7 +65,7 @@ class LRFinderResult:
     stopped_early : bool
         True when the loss blew up before ``lr_max``.
     stability : Stability
-        The spectrum analysis of ``X`` (``analysis`` is its older name).
+        The spectrum analysis of ``X`` (a :class:`gdcore.Curvature` for a network).
     """
 
     lrs: np.ndarray
@@ -79,16 +79,6 @@ class LRFinderResult:
     stopped_early: bool
     stability: Stability
     bracket: Any = None
-
-    @property
-    def method(self) -> str:
-        """The same as :attr:`suggest` (its older name; ``method`` elsewhere means direct/gram)."""
-        return self.suggest
-
-    @property
-    def analysis(self) -> Stability:
-        """The same as :attr:`stability` (its older name)."""
-        return self.stability
 
     @property
     def distance(self) -> dict:
@@ -149,10 +139,9 @@ def _steep(lrs, losses):
     return float(lrs[int(np.argmin(grads))])
 
 
-def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="numpy",
+def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend=None,
             device=None, w0=None, dtype=None, smoothing=0.98, stop_factor=5.0, suggest="steep",
-            standardize=False, optimizer=None, beta=None, diverge_th=None,
-            method=None, model=None) -> LRFinderResult:
+            standardize=False, optimizer=None, model=None) -> LRFinderResult:
     """The learning-rate range test, with the analytic answer beside it.
 
     One gradient-descent run whose lr grows every step from ``lr_min`` to
@@ -200,9 +189,6 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
         measured bracket of lambda_0, ``(2, 4) / lambda_0``, beside the
         suggestions (``bracket``, ``lr_crit``) instead of the linear model's
         analytic ``lr_opt``.
-    beta, diverge_th, method
-        The older names of ``smoothing``, ``stop_factor`` and ``suggest``,
-        still accepted (``beta`` is momentum elsewhere, ``method`` direct/gram).
 
     Returns
     -------
@@ -230,36 +216,25 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
         raise ValueError(f"steps must be at least 3, got {steps}.")
     if mode not in ("exp", "linear"):
         raise ValueError(f"mode must be 'exp' or 'linear', got {mode!r}.")
-    smoothing = check_positive(smoothing if beta is None else beta,
-                               "smoothing" if beta is None else "beta", below=1.0)
-    stop_factor = check_positive(stop_factor if diverge_th is None else diverge_th,
-                                 "stop_factor" if diverge_th is None else "diverge_th")
-    suggest = suggest if method is None else method
+    smoothing = check_positive(smoothing, "smoothing", below=1.0)
+    stop_factor = check_positive(stop_factor, "stop_factor")
     if suggest not in ("valley", "steep", "minimum/10"):
         raise ValueError(f"suggest must be 'valley', 'steep' or 'minimum/10', got {suggest!r}.")
 
     opt = optimizers.resolve(optimizer)
-    if not is_linear(model):
-        from gdcore.study._nonlinear import initial_curvature, prepare_model
-
-        mp = prepare_model(X, y, model, w0, backend=backend, device=device, dtype=dtype,
-                           standardize=standardize)
-        prep, quad, spec = mp.prep, None, mp.spec
-        stab = initial_curvature(mp)
-        nothing_to_learn, gap0 = False, None
-    else:
-        prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
-        quad = analysis.analyse(prep)
-        stab = stability_of(quad, prepare)
+    study = _pipeline.begin(X, y, w0, model=model, backend=backend, device=device, dtype=dtype,
+                            standardize=standardize)
+    prep, quad, stab = study.prep, study.quad, study.curvature
+    nothing_to_learn, gap0 = False, None
+    if study.quadratic:
         # Nothing to learn: w0 already minimises the loss (y = X @ w0, or y = 0 and w0 = 0).  The
         # loss gap at w0, in float64 from the analysis, is then rounding next to the problem's
         # size (the loss at w = 0 and the energy of w0).
-        w0_host = prep.state.to_numpy(prep.w0).astype(np.float64)
+        w0_host = study.w0
         gap0 = float(np.sum(analysis.gap_weights(quad, w0_host)))
         size = quad.loss_star + float(np.sum(quad.w_star * (quad.G @ quad.w_star))) + float(
             np.sum(w0_host * (quad.G @ w0_host)))
         nothing_to_learn = gap0 <= np.finfo(prep.dtype).eps * size
-        spec = None
     if mode == "exp":
         ramp = np.geomspace(lr_min, lr_max, steps)
     else:
@@ -270,9 +245,9 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend="n
     # exceeds `factor` x L(w0) (or is non-finite); the smoothed loss has then
     # exceeded stop_factor x its best already, so the range test stops first.
     factor = 2.0 * max(stop_factor / (1.0 - smoothing), 2.0)
-    runs = execute(prep, quad, [1.0], opt, epochs=steps - 1, rtol=0.5,
-                   divergence_factor=factor, stop_on_convergence=False, record_weights=False,
-                   method="direct", lr_mult=ramp, model=spec)
+    runs = execute(study, [1.0], opt, RunSpec(epochs=steps - 1, rtol=0.5,
+                                              divergence_factor=factor, method="direct",
+                                              lr_mult=ramp))
     lrs, raw, smooth = [], [], []
     avg, best, stopped = 0.0, math.inf, False
     for i, val in enumerate(runs.losses[0].tolist()):

@@ -35,6 +35,14 @@ class Prepared(NamedTuple):
     scaling: Any = None  # (mean, scale) host float64 arrays when standardize=True
     state: Any = None  # backend of the weights and run state (numpy for dask)
 
+    def to_user(self, x):
+        """A host (numpy) or state-backend array as an array of the user's library, on X's device."""
+        be = self.backend
+        with be.context(self.dtype):
+            if isinstance(x, np.ndarray):
+                x = self.state.asarray(np.ascontiguousarray(x), self.dtype, be.state_device(self.X))
+            return to_library(x, self)
+
 
 
 

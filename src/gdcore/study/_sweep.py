@@ -1,189 +1,22 @@
-"""The learning-rate study: vectorised sweeps and the learning-rate range test."""
+"""``sweep``: K learning rates (or (lr, momentum) pairs) trained at once, in one program."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
-from gdcore import analysis, optimizers
+from gdcore import optimizers
+from gdcore._checks import check_lrs, check_numbers, check_y
 from gdcore.models import is_linear
-from gdcore.analysis import Stability, stability_of
+from gdcore.study import _pipeline
 from gdcore.study._engine import execute, noise_floor, predict_runs, status_of
-from gdcore.study._fit import Optimum
-from gdcore._checks import check_batch, check_lrs, check_numbers, check_run_options, check_y
-from gdcore.study._prepare import prepare, to_library
+from gdcore.study._results import Optimum, SweepResult
+from gdcore.study._spec import last_epochs, run_spec, with_batches
 
-__all__ = ["SweepResult", "sweep"]
+__all__ = ["sweep"]
 
 
 def _none_if_negative(values) -> tuple:
     return tuple(int(v) if v >= 0 else None for v in values)
-
-
-@dataclass(frozen=True, eq=False)
-class SweepResult:
-    """K learning rates trained at once on the same data (see :func:`sweep`).
-
-    Attributes
-    ----------
-    lrs : numpy.ndarray
-        The learning rates, (K,).
-    losses : numpy.ndarray
-        (K, epochs + 1) float64; ``nan`` after a run diverged (or converged,
-        with ``stop_on_convergence``).
-    status, regime : tuple of str
-        Measured status and predicted regime per lr.
-    converged_epoch, diverged_epoch, predicted_epochs : tuple of int or None
-    final_loss : numpy.ndarray
-        Loss at each run's last epoch (``inf`` possible for a diverged run).
-    weights : array
-        Final weights, (K, d) or (K, d, m), in the array library of ``X``.
-    stability : Stability
-        The spectrum analysis of ``X`` (``analysis`` is the same object, under
-        its older name).
-    optimum : Optimum
-    optimizer : optimizer value
-        What every run ran (see :mod:`gdcore.optimizers`); with ``momentums``
-        its ``beta`` holds one value per run.  Adam's runs have no prediction
-        (``predicted_epochs`` all ``None``, regime ``"adaptive"``).
-    """
-
-    lrs: np.ndarray
-    losses: np.ndarray
-    status: tuple
-    converged_epoch: tuple
-    diverged_epoch: tuple
-    predicted_epochs: tuple
-    regime: tuple
-    final_loss: np.ndarray
-    weights: Any
-    stability: Stability
-    optimum: Optimum
-    epochs: int
-    rtol: float
-    backend: str
-    method: str
-    dtype: str
-    scaling: Any = None
-    momentums: Any = None
-    nesterov: bool = False
-    grid_shape: Any = None
-    batch_size: int | None = None
-    noise_floor: Any = None
-    optimizer: Any = None
-    _gap_weights: np.ndarray = field(repr=False, default=None)
-
-    @property
-    def analysis(self) -> Stability:
-        """The same as :attr:`stability` (its name before ``FitResult`` and ``SweepResult`` agreed)."""
-        return self.stability
-
-    @property
-    def best(self) -> int | None:
-        """Index of the run that converged in the fewest epochs (ties: lower final loss)."""
-        best = None
-        for i, ep in enumerate(self.converged_epoch):
-            if ep is None or self.status[i] != "converged":
-                continue
-            key = (ep, self.final_loss[i])
-            if best is None or key < best[0]:
-                best = (key, i)
-        return None if best is None else best[1]
-
-    @property
-    def best_lr(self) -> float | None:
-        """The lr that converged in the fewest epochs (ties: the lower final loss)."""
-        i = self.best
-        return None if i is None else float(self.lrs[i])
-
-    @property
-    def best_momentum(self) -> float | None:
-        """The momentum of the best run (2-D sweeps), else ``None``."""
-        i = self.best
-        return None if i is None or self.momentums is None else float(self.momentums[i])
-
-    @property
-    def predictable(self) -> bool:
-        """Whether the spectrum predicts the runs' loss curves (not for SGD, nor Adam)."""
-        return self.batch_size is None and (self.optimizer is None or self.optimizer.linear)
-
-    def predicted_losses(self) -> np.ndarray:
-        """Closed-form loss curves, (K, epochs + 1), for every run of the sweep."""
-        if self.batch_size is not None:
-            raise ValueError("mini-batch SGD has no closed-form loss curve; see noise_floor instead.")
-        opt = self.optimizer if self.optimizer is not None else optimizers.gd()
-        if not opt.linear:
-            raise ValueError(
-                f"{opt.name} has no predicted loss curves: its step is not a linear map of the "
-                "error, so the Hessian's spectrum does not predict it."
-            )
-        lam, a, e = self.stability.eigenvalues, self._gap_weights, self.epochs
-        beta, nesterov = opt.heavy_ball()
-        with np.errstate(all="ignore"):
-            if not opt.may_rise:
-                curves = [analysis.predicted_gaps(lam, a, lr, e) for lr in self.lrs]
-            else:
-                table = np.repeat(np.asarray(self.lrs)[:, None], max(e, 1), axis=1)
-                betas = np.broadcast_to(np.asarray(beta, dtype=np.float64), (len(self.lrs),))
-                curves = analysis.simulate_gaps(lam, a, table, betas, nesterov, e)
-        return self.optimum.loss + np.stack(curves)
-
-    def to_dict(self) -> dict:
-        """Per-lr rows plus the analysis, as plain Python (JSON-ready)."""
-        rows = []
-        for i, lr in enumerate(self.lrs):
-            fl = float(self.final_loss[i])
-            rows.append({
-                "lr": float(lr),
-                "momentum": None if self.momentums is None else float(self.momentums[i]),
-                "noise_floor": None if self.noise_floor is None or not np.isfinite(self.noise_floor[i])
-                else float(self.noise_floor[i]),
-                "regime": self.regime[i],
-                "status": self.status[i],
-                "converged_epoch": self.converged_epoch[i],
-                "predicted_epoch": self.predicted_epochs[i],
-                "diverged_epoch": self.diverged_epoch[i],
-                "final_loss": fl if math.isfinite(fl) else None,
-            })
-        return {
-            "backend": self.backend,
-            "method": self.method,
-            "dtype": self.dtype,
-            "epochs": self.epochs,
-            "rtol": self.rtol,
-            "best_lr": self.best_lr,
-            "best_momentum": self.best_momentum,
-            "grid_shape": None if self.grid_shape is None else list(self.grid_shape),
-            "batch_size": self.batch_size,
-            "optimal_loss": self.optimum.loss,
-            "optimizer": None if self.optimizer is None else self.optimizer.name,
-            "stability": self.stability.to_dict(),
-            "runs": rows,
-        }
-
-    def to_dataframe(self):
-        """One row per lr as a pandas DataFrame (needs pandas).
-
-        Examples
-        --------
-        >>> import gdcore
-        >>> X, y = gdcore.make_linear(seed=0)
-        >>> df = gdcore.sweep(X, y, [0.1, 0.7, 1.01]).to_dataframe()
-        >>> df.status.tolist(), df.converged_epoch.tolist()
-        (['converged', 'converged', 'diverged'], [37, 5, <NA>])
-        """
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ImportError("to_dataframe needs pandas: pip install pandas") from None
-        df = pd.DataFrame(self.to_dict()["runs"])
-        for col in ("converged_epoch", "predicted_epoch", "diverged_epoch"):
-            df[col] = df[col].astype("Int64")
-        df["final_loss"] = df["final_loss"].astype("float64")
-        return df
 
 
 def _check_callback(callback):
@@ -193,11 +26,11 @@ def _check_callback(callback):
     return callback
 
 
-def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=1e-3,
+def sweep(X, y, lrs, *, epochs=100, backend=None, device=None, w0=None, rtol=1e-3,
           dtype=None, stop_on_convergence=False, divergence_factor=1e6, method="auto",
           standardize=False, momentums=None, nesterov=False, batch_size=None,
           seed=0, devices=None, optimizer=None, callback=None, model=None,
-          sharpness_every=None) -> SweepResult:
+          sharpness_every=None, record_weights=False) -> SweepResult:
     """Train every learning rate in ``lrs`` at once, in one vectorised program.
 
     The K runs are stacked as the columns of one (d, K) weight matrix (d, K*m
@@ -242,12 +75,15 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     model : model value, optional
         As in :func:`gdcore.fit`.  A non-linear model runs the K lrs in one
         program too (a leading K axis on every parameter, batched matmuls) and
-        returns a :class:`gdcore._nonlinear.ModelSweepResult`: each status
-        within the horizon (``epochs``), the measured ``divergence_onset`` and
-        lambda_0's ``lr_crit`` and bracket ``(2, 4) / lambda_0``.
+        has no optimum and no predictions: each status within the horizon
+        (``epochs``), the measured ``divergence_onset`` and lambda_0's
+        ``lr_crit`` and bracket ``(2, 4) / lambda_0`` (``result.stability``).
     sharpness_every : int, optional
         Non-linear models: the sharpness of every run every this many epochs
         (``result.sharpness``), for the edge-of-stability figure.
+    record_weights : bool, default False
+        Keep every run's weights at every epoch in ``result.history``, a host
+        float64 array (epochs + 1, K, P).
 
     Returns
     -------
@@ -263,28 +99,15 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
     """
     check_y(y, "sweep")
     lr_arr = check_lrs(lrs)
-    epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
+    spec = run_spec(epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
+                    stop_on_convergence=stop_on_convergence, record_weights=record_weights,
+                    method=method)
     if not is_linear(model):
         if momentums is not None or nesterov or batch_size is not None or devices is not None:
             raise ValueError(
                 "momentums=, nesterov=, batch_size= and devices= are for the linear model; with a "
                 "non-linear model pass optimizer=gdcore.optimizers.momentum(beta) for momentum."
             )
-        from gdcore.study._nonlinear import sweep_model
-
-        return sweep_model(X, y, lr_arr, model=model, w0=w0, backend=backend, device=device,
-                           dtype=dtype, standardize=standardize, epochs=epochs, rtol=rtol,
-                           divergence_factor=divergence_factor,
-                           stop_on_convergence=stop_on_convergence, optimizer=optimizer,
-                           sharpness_every=sharpness_every,
-                           method=None if method == "auto" else method,
-                           on_epoch=_check_callback(callback))
-    if sharpness_every is not None:
-        raise ValueError(
-            "sharpness_every= tracks the moving Hessian of a non-linear model; the linear "
-            "model's sharpness is result.stability.lambda_max at every epoch. Pass "
-            "model=gdcore.models.mlp(...) or drop sharpness_every."
-        )
     grid, betas = None, None
     if momentums is not None or nesterov:
         if optimizer is not None:
@@ -305,65 +128,75 @@ def sweep(X, y, lrs, *, epochs=100, backend="numpy", device=None, w0=None, rtol=
         if opt.linear and opt.may_rise:  # a momentum optimizer given by value
             beta, nesterov = opt.heavy_ball()
             betas = np.full(lr_arr.size, float(beta))
-    prep = prepare(X, y, w0, backend=backend, device=device, dtype=dtype, standardize=standardize)
-    batch_size, seed = check_batch(batch_size, seed, prep.X.shape[0])
-    quad = analysis.analyse(prep)
-    batch = execute(prep, quad, lr_arr, opt, epochs=epochs, rtol=rtol,
-                    divergence_factor=divergence_factor, stop_on_convergence=stop_on_convergence,
-                    record_weights=False, method=method, batch_size=batch_size, seed=seed,
-                    devices=devices, on_epoch=_check_callback(callback))
+    study = _pipeline.begin(X, y, w0, model=model, backend=backend, device=device, dtype=dtype,
+                            standardize=standardize)
+    _pipeline.check_method(study, method)
+    every = _pipeline.check_every(sharpness_every, study, spec.epochs, lr_arr.size)
+    spec = with_batches(spec, batch_size, seed, study.prep.X.shape[0])
+    if not study.quadratic and spec.method == "auto":
+        spec = spec._replace(method=None)
+    runs = execute(study, lr_arr, opt,
+                   spec._replace(record_weights=spec.record_weights or every is not None),
+                   on_epoch=_check_callback(callback), devices=devices)
+    return sweep_result(study, runs, lr_arr, opt, spec, every=every, grid=grid, betas=betas,
+                        nesterov=nesterov)
+
+
+def sweep_result(study, runs, lr_arr, opt, spec, *, every=None, grid=None, betas=None,
+                 nesterov=False) -> SweepResult:
+    """The :class:`SweepResult` of K runs (what :func:`sweep` and the explorer return)."""
     k = lr_arr.size
+    epochs = spec.epochs
     losses = np.full((k, epochs + 1), np.nan)
-    losses[:, : batch.losses.shape[1]] = batch.losses
-    conv, div = batch.converged_epoch, batch.diverged_epoch
-    last = np.where(div >= 0, div, np.where(stop_on_convergence & (conv >= 0), conv, epochs))
-    stab = stability_of(quad, prepare)
-    a = analysis.gap_weights(quad, prep.state.to_numpy(prep.w0).astype(np.float64))
-    be, sb = prep.backend, prep.state
-    xp = sb.xp
-    d, m = prep.w0.shape
-    with be.context(prep.dtype):
-        view = sb.host_view(batch.W)
-        if view is None:
-            W = xp.permute_dims(xp.reshape(batch.W, (d, k, m)), (1, 0, 2))
-            W = W[:, :, 0] if prep.y_was_1d else W
-        else:  # in numpy (no XLA compiles on jax), then one copy back
-            W = view.reshape(d, k, m).transpose(1, 0, 2)
-            W = np.ascontiguousarray(W[:, :, 0] if prep.y_was_1d else W)
-            W = sb.asarray(W, prep.dtype, be.state_device(prep.X))
-        weights = to_library(W, prep)
-        w_star = quad.w_star[:, 0] if prep.y_was_1d else quad.w_star
-        w_star = to_library(sb.asarray(w_star, prep.dtype, prep.device), prep)
+    losses[:, : runs.losses.shape[1]] = runs.losses
+    conv, div = runs.converged_epoch, runs.diverged_epoch
+    last = last_epochs(spec, conv, div)
     status = tuple(status_of(c, v) for c, v in zip(conv, div))
-    preds = predict_runs(stab, a, lr_arr, opt, rtol, epochs, batch_size=batch_size)
+    prep, bound, curv = study.prep, study.bound, study.curvature
+    P, m = study.w0.shape  # m weight columns per run for the linear model, 1 for a network
+    W = np.asarray(prep.state.to_numpy(runs.W), dtype=np.float64).reshape(P, k, m)
+    history = sharp = None
+    if runs.history is not None:
+        H = np.asarray(prep.state.to_numpy(runs.history), dtype=np.float64)  # (E', P, K*m)
+        if every is not None:
+            sharp = _pipeline.track(study, H, every, last)
+        if spec.record_weights:
+            history = np.full((epochs + 1, k, P * m), np.nan)
+            history[: H.shape[0]] = H.reshape(-1, P, k, m).transpose(0, 2, 1, 3).reshape(-1, k, P * m)
+            history[np.isnan(losses.T)] = np.nan  # no weights after a run stopped
+    common = dict(lrs=lr_arr, losses=losses, status=status,
+                  converged_epoch=_none_if_negative(conv), diverged_epoch=_none_if_negative(div),
+                  final_loss=losses[np.arange(k), last], epochs=epochs, rtol=spec.rtol,
+                  backend=prep.backend.name, method=runs.method, dtype=prep.dtype,
+                  divergence_factor=spec.divergence_factor, scaling=prep.scaling, optimizer=opt,
+                  sharpness=sharp, history=history)
+    if not study.quadratic:
+        regimes = tuple("divergent" if st == "diverged" else r
+                        for st, r in zip(status, curv.regimes(lr_arr)))
+        return SweepResult(**common, predicted_epochs=(None,) * k, regime=regimes,
+                           weights=tuple(bound.params(W[:, i, 0]) for i in range(k)),
+                           stability=curv, optimum=None, model=study.model.describe())
+    quad = study.quad
+    from gdcore.study._fit import analysis_gap_weights
+
+    a = analysis_gap_weights(study)
+    Wk = W.transpose(1, 0, 2)  # (K, d, m)
+    weights = prep.to_user(np.ascontiguousarray(Wk[:, :, 0] if prep.y_was_1d else Wk))
+    preds = predict_runs(curv, a, lr_arr, opt, spec.rtol, epochs, batch_size=spec.batch_size)
     return SweepResult(
-        lrs=lr_arr,
-        losses=losses,
-        status=status,
-        converged_epoch=_none_if_negative(conv),
-        diverged_epoch=_none_if_negative(div),
+        **common,
         predicted_epochs=tuple(p[0] for p in preds),
         regime=tuple(p[1] for p in preds),
-        final_loss=losses[np.arange(k), last],
         weights=weights,
-        stability=stab,
-        optimum=Optimum(w_star, quad.loss_star),
-        epochs=epochs,
-        rtol=rtol,
-        backend=be.name,
-        method=batch.method,
-        dtype=prep.dtype,
-        scaling=prep.scaling,
+        stability=curv,
+        optimum=Optimum(bound.params(quad.w_star), quad.loss_star),
         momentums=betas,
         nesterov=nesterov,
         grid_shape=grid,
-        batch_size=batch_size,
-        noise_floor=None if not batch_size else np.array(
+        batch_size=spec.batch_size,
+        noise_floor=None if not spec.batch_size else np.array(
             [np.nan if (f := noise_floor(losses[i], quad.loss_star, status[i])) is None else f
              for i in range(k)]
         ),
-        optimizer=opt,
         _gap_weights=a,
     )
-
-

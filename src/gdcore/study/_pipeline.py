@@ -1,0 +1,132 @@
+"""One pipeline for every model: prepare -> curvature -> run -> results.
+
+:func:`begin` does the first two steps for every entry point (``fit``,
+``sweep``, ``lr_find``, ``stability``, ``explore``): it checks and converts the
+data (:func:`gdcore.study._prepare.prepare`), binds the model to them (the
+model protocol of :mod:`gdcore.models`: ``bind(prep, w0)`` gives what the core
+computes with, the initial parameters and the way back to the user's), and
+measures the curvature: the linear model's exact analysis
+(:class:`gdcore.analysis.Stability`, from one factor of ``[X | y]``) or a
+network's sharpness at ``w0`` (:class:`gdcore.analysis.Curvature`, by
+Lanczos).  The runs then go through :func:`gdcore.study._engine.execute`, and
+the results are built by :mod:`gdcore.study._results`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gdcore import analysis, models
+from gdcore.analysis import LANCZOS_STEPS, Curvature
+from gdcore.backends import host
+from gdcore.study._prepare import prepare
+
+__all__ = ["Study", "begin", "sharpness", "track"]
+
+# Weights kept for sharpness tracking: (snapshots x parameters x runs) at most this many values.
+MAX_TRACKED = 50_000_000
+
+
+class Study(NamedTuple):
+    """A prepared call: the data, the model bound to it, and its curvature."""
+
+    prep: Any  # gdcore.study._prepare.Prepared
+    model: Any  # the model value (linear(), an MLP, a backend's wrapper of the user's model)
+    bound: Any  # the model bound to prep: .core, .initial(), .params(flat)
+    w0: np.ndarray  # host float64 initial parameters, (d, m) linear, (P, 1) a network
+    quad: Any  # analysis.Quadratic of the linear model, None for a network
+    curvature: Any  # analysis.Stability or analysis.Curvature
+
+    @property
+    def quadratic(self) -> bool:
+        """Whether the closed form predicts the runs (the linear model)."""
+        return self.quad is not None
+
+
+def begin(X, y, w0=None, *, model=None, backend=None, device=None, dtype=None,
+          standardize=False, with_optimum=True) -> Study:
+    """Prepare the data, bind the model and measure its curvature (see the module docs)."""
+    linear = models.is_linear(model)
+    backend = "auto" if backend is None else backend
+    prep = prepare(X, y, w0 if linear else None, backend=backend, device=device, dtype=dtype,
+                   standardize=standardize)
+    model = models.resolve(model, prep.backend.name)
+    bound = model.bind(prep, w0)
+    if linear:
+        w0_host = bound.initial()
+        quad = analysis.analyse(prep, with_optimum=with_optimum)
+        return Study(prep, model, bound, w0_host, quad, analysis.stability_of(quad, prepare))
+    flat = np.asarray(bound.initial(), dtype=np.float64).reshape(-1, 1)
+    study = Study(prep, model, bound, flat, None, None)
+    lam0 = sharpness(study, flat)[0][0]
+    curv = Curvature(float(lam0), model.describe(), prep.backend.name, prep.dtype, LANCZOS_STEPS)
+    return study._replace(curvature=curv)
+
+
+def sharpness(study: Study, W_host, V0=None):
+    """Top Hessian eigenvalue (host float64) of every column of the host (P, C) parameters."""
+    from gdcore import core
+
+    prep = study.prep
+    be, sb = prep.backend, prep.state
+    with be.context(prep.dtype):
+        W = sb.asarray(np.ascontiguousarray(W_host), prep.dtype, be.state_device(prep.X))
+        lam, V = be.sharpness(core.ModelProblem(prep.X, prep.Y, study.bound.core), W,
+                              steps=LANCZOS_STEPS, V0=V0)
+    return np.asarray(lam, dtype=np.float64), V
+
+
+def check_every(sharpness_every, study: Study, epochs: int, k: int):
+    """``sharpness_every`` checked against the model and the memory it needs (None: not tracked)."""
+    if sharpness_every is None:
+        return None
+    if study.quadratic:
+        raise ValueError(
+            "sharpness_every= tracks the moving Hessian of a non-linear model; the linear "
+            "model's Hessian is fixed, its sharpness is result.stability.lambda_max at every epoch. "
+            "Pass model=gdcore.models.mlp(...) or drop sharpness_every."
+        )
+    if (not isinstance(sharpness_every, (int, np.integer)) or isinstance(sharpness_every, bool)
+            or sharpness_every < 1):
+        raise ValueError(f"sharpness_every must be a positive integer (epochs), got {sharpness_every!r}.")
+    size = (epochs + 1) * study.w0.size * k
+    if size > MAX_TRACKED:
+        raise ValueError(
+            f"sharpness_every needs the weights of every epoch: {epochs + 1} epochs x "
+            f"{study.w0.size} parameters x {k} runs = {size:.3g} values (limit {MAX_TRACKED:.0e}); "
+            "use fewer epochs or learning rates."
+        )
+    return int(sharpness_every)
+
+
+def track(study: Study, history, every: int, last_epochs):
+    """Sharpness every ``every`` epochs of every run from the weight history (E+1, P, K).
+
+    Snapshots are visited in epoch order, the K runs batched, each Lanczos
+    warm-started from the previous snapshot's Ritz vectors.  A run's entries
+    after it stopped are nan.
+    """
+    H = np.asarray(host(history), dtype=np.float64)
+    epochs = np.arange(0, H.shape[0], every)
+    values = np.full((H.shape[2], epochs.size), np.nan)
+    V = None
+    for j, e in enumerate(epochs):
+        W = H[e]
+        ok = np.all(np.isfinite(W), axis=0) & (e <= last_epochs)
+        if not ok.any():
+            break
+        W = np.where(ok[None, :], W, 0.0)  # stopped runs: evaluated at zeros, reported as nan
+        lam, V = sharpness(study, W, V0=V)
+        values[:, j] = np.where(ok, lam, np.nan)
+    return epochs, values
+
+
+def check_method(study: Study, method):
+    """A network always reads the data: the Gram path needs a quadratic loss."""
+    if not study.quadratic and method not in (None, "direct", "auto"):
+        raise ValueError(
+            f"method={method!r} is for the linear model (the Gram path needs a quadratic loss); "
+            "a non-linear model always reads the data: drop method=."
+        )
