@@ -141,22 +141,22 @@ def work(kind, backend, repeats, loop_lrs) -> dict:
     }
 
 
-WRAPPERS = ("_nonlinear.py:sweep_model", "_nonlinear.py:fit_model", "_engine.py:execute",
+WRAPPERS = ("_sweep.py:sweep", "_fit.py:fit", "_pipeline.py:begin", "_engine.py:execute",
             "core/_loop.py:drive", "core/_loop.py:while_loop", "backends/_base.py:run")
 
 
 def _profile_note(spots) -> str:
-    """Shares of one profiled call: lambda_0 (``_sharpness``), the epochs (``run``), the top inner one."""
+    """Shares of one profiled call: lambda_0 (``_pipeline.sharpness``), the epochs (``run``), the top inner one."""
     by = {h["function"]: h["share"] for h in spots}
     bits = []
-    lam = next((v for f, v in by.items() if f.endswith(":_sharpness")), None)
+    lam = next((v for f, v in by.items() if f.endswith("_pipeline.py:sharpness")), None)
     if lam is not None:
         bits.append(f"{lam:.0%} lambda_0")
     runs = next((v for f, v in by.items() if f.endswith(":run")), None)
     if runs is not None:
         bits.append(f"{runs:.0%} epochs")
     inner = next((h for h in spots if h["function"] not in WRAPPERS
-                  and not h["function"].endswith((":_sharpness", ":run"))), None)
+                  and not h["function"].endswith(("_pipeline.py:sharpness", ":run"))), None)
     if inner is not None:
         bits.append(f"top {inner['share']:.0%} {inner['function']}")
     return "profile: " + ", ".join(bits) if bits else ""

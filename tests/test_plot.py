@@ -133,7 +133,7 @@ def test_sweep_marks_lr_opt_and_lr_crit():
     _, _, _, sw, _ = _study("numpy")
     ax = gplot.sweep(sw).axes[0]
     xs = {round(float(line.get_xdata()[0]), 9) for line in ax.get_lines() if len(line.get_xdata()) == 2}
-    assert round(sw.analysis.lr_opt, 9) in xs and round(sw.analysis.lr_crit, 9) in xs
+    assert round(sw.stability.lr_opt, 9) in xs and round(sw.stability.lr_crit, 9) in xs
     assert ax.get_xscale() == "log"
 
 

@@ -85,10 +85,10 @@ def test_sweep_on_the_seed_data(backend):
     X, y = gdcore.make_linear(n=100, seed=0)
     lrs = np.linspace(0.05, 1.2, 24)
     s = gdcore.sweep(X, y, lrs, backend=backend)
-    crit = s.analysis.lr_crit
+    crit = s.stability.lr_crit
     assert all(st_ == "diverged" for lr, st_ in zip(lrs, s.status) if lr > crit)
     assert all(st_ == "converged" for lr, st_ in zip(lrs, s.status) if lr < crit)
-    assert abs(s.best_lr - s.analysis.lr_opt) < 0.2
+    assert abs(s.best_lr - s.stability.lr_opt) < 0.2
     assert s.losses.shape == (24, 101)
     assert np.asarray(s.weights).shape == (24, 2)
 
@@ -165,7 +165,7 @@ def test_lr_find_suggestion_is_between_lr_opt_over_10_and_lr_crit(backend, seed)
         warnings.simplefilter("ignore", gdcore.LRFinderWarning)
         r = gdcore.lr_find(X, y, backend=backend)
     assert r.lr_opt / 10 <= r.suggestion <= r.lr_crit
-    assert r.method == "steep" and r.stopped_early
+    assert r.suggest == "steep" and r.stopped_early
     assert r.distance["steep"] == pytest.approx(r.suggestion / r.lr_opt)
 
 
@@ -187,7 +187,7 @@ def test_lr_find_survives_non_finite_losses():
     # a huge diverge threshold: the loss overflows to inf before the stop rule fires
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", gdcore.LRFinderWarning)
-        r = gdcore.lr_find(X, y, lr_max=1e12, steps=200, diverge_th=1e300)
+        r = gdcore.lr_find(X, y, lr_max=1e12, steps=200, stop_factor=1e300)
     assert r.stopped_early
     assert all(np.isfinite(v) for v in r.suggestions.values())
     assert np.all(np.isfinite(r.losses))
@@ -293,18 +293,19 @@ def test_diabetes_example_runs(capsys):
 
 
 @pytest.mark.filterwarnings("ignore::gdcore.LRFinderWarning")
-def test_lr_find_new_names_and_their_old_aliases_mean_the_same():
+def test_lr_find_options_reach_the_test_and_the_old_aliases_are_gone():
     X, y = gdcore.make_linear(n=100, seed=0)
     new = gdcore.lr_find(X, y, smoothing=0.9, stop_factor=3.0, suggest="valley", steps=60)
-    old = gdcore.lr_find(X, y, beta=0.9, diverge_th=3.0, method="valley", steps=60)
-    np.testing.assert_array_equal(new.smoothed, old.smoothed)
-    assert new.suggest == old.suggest == old.method == "valley"
-    assert new.suggestion == old.suggestion == new.suggestions["valley"]
-    assert new.to_dict()["suggest"] == "valley" and new.stability is new.analysis
+    assert new.suggest == "valley" and new.suggestion == new.suggestions["valley"]
+    assert new.to_dict()["suggest"] == "valley"
     default = gdcore.lr_find(X, y, steps=60)
     assert not np.array_equal(default.smoothed, new.smoothed)  # the names do reach the test
+    for old in ({"beta": 0.9}, {"diverge_th": 3.0}, {"method": "valley"}):
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            gdcore.lr_find(X, y, steps=60, **old)
     sw = gdcore.sweep(X, y, [0.1, 0.7])
-    assert sw.stability is sw.analysis and sw.stability.lr_opt == pytest.approx(0.7263, abs=1e-4)
+    assert not hasattr(sw, "analysis") and not hasattr(new, "method")
+    assert sw.stability.lr_opt == pytest.approx(0.7263, abs=1e-4)
     with pytest.raises(ValueError, match="suggest must be"):
         gdcore.lr_find(X, y, suggest="fast")
 

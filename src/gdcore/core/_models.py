@@ -112,16 +112,6 @@ class MLPSpec(NamedTuple):
             o += size
         return blocks
 
-    def unpack(self, W, xp) -> list:
-        """(P, K) columns -> ``[(W_1, b_1), ...]`` with a leading K axis."""
-        return [(B[:, :-1, :], B[:, -1, :]) for B in self._blocks(W, xp)]
-
-    def pack(self, layers, xp):
-        """``[(W_l (K, fi, fo), b_l (K, fo)), ...]`` -> the (P, K) column layout."""
-        blocks = [xp.concat([Wl, xp.reshape(bl, (bl.shape[0], 1, bl.shape[1]))], axis=1)
-                  for Wl, bl in layers]
-        return self._pack_blocks(blocks, xp)
-
     @staticmethod
     def _pack_blocks(blocks, xp):
         parts = []

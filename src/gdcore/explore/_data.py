@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gdcore.explore._views import LinearPage, ModelPage
+
 __all__ = ["Explorer", "explore"]
 
 DEFAULT_BETAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -144,22 +146,6 @@ def _default_lrs(stab, k=41) -> np.ndarray:
     lrs = np.geomspace(stab.lr_crit / 30, 2.2 * stab.lr_crit, k)
     lrs[int(np.argmin(np.abs(np.log(lrs / stab.lr_opt))))] = stab.lr_opt
     return lrs
-
-
-def _history(prep, quad, lrs, betas, epochs, rtol, nesterov=False):
-    """Weights at every epoch of every run, (epochs + 1, K, d): the same program as sweep, recorded."""
-    from gdcore import optimizers
-    from gdcore.study._engine import execute
-
-    opt = optimizers.resolve(None, 0.0, nesterov)
-    if betas is not None:
-        opt = optimizers.momentum(0.0, nesterov)._replace(beta=np.asarray(betas, dtype=np.float64))
-    batch = execute(prep, quad, lrs, opt, epochs=epochs, rtol=rtol, divergence_factor=1e6,
-                    stop_on_convergence=False, record_weights=True, method="auto")
-    h = prep.state.to_numpy(batch.history).astype(np.float64)  # (E', d, K)
-    out = np.full((epochs + 1, len(lrs), h.shape[1]), np.nan)
-    out[: h.shape[0]] = np.transpose(h, (0, 2, 1))
-    return out
 
 
 def _predicted_components(c0, lam, lrs, betas, epochs):
@@ -286,10 +272,12 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
     >>> ex.sweep.sharpness[1].shape                  # every 20 epochs, from epoch 0 to 200
     (21, 11)
     """
-    from gdcore import analysis
+    from gdcore import analysis, optimizers
     from gdcore._checks import check_betas, check_epochs, check_lrs, check_run_options
-    from gdcore.study._prepare import prepare
-    from gdcore.study._sweep import sweep
+    from gdcore.study import RunSpec
+    from gdcore.study._engine import execute
+    from gdcore.study._pipeline import begin
+    from gdcore.study._sweep import sweep_result
 
     _need_bokeh()
     from gdcore import models as _models
@@ -307,10 +295,9 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
         raise ValueError("epochs must be at least 1 for the explorer (there is nothing to show at 0).")
     check_run_options(epochs, rtol, 1e6, "auto")
     betas = check_betas(betas, DEFAULT_BETAS)
-    prep = prepare(X, y, w0, backend=backend, standardize=standardize)
+    study = begin(X, y, w0, backend=backend, standardize=standardize)  # the one factor of [X | y]
+    prep, quad, stab = study.prep, study.quad, study.curvature
     feature_names, target_name = _names(X, y, prep, feature_names, target_name)
-    quad = analysis.analyse(prep)
-    stab = analysis.stability_of(quad, prepare)  # analyse refuses an all-zero X (no curvature, no lr)
     lrs = _default_lrs(stab) if lrs is None else np.sort(check_lrs(lrs))
     n, d = prep.X.shape
     K, J, E1 = lrs.size, betas.size, epochs + 1
@@ -323,9 +310,16 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
             "betas=[0, 0.5, 0.9])."
         )
 
-    common = dict(epochs=epochs, backend=backend, w0=w0, rtol=rtol, standardize=standardize)
-    sw = sweep(X, y, lrs, **common)
-    mom = sweep(X, y, lrs, momentums=betas[1:], **common) if J > 1 else None
+    # one program per grid: plain gradient descent, then every (lr, beta > 0) pair, weights recorded
+    spec = RunSpec(epochs=epochs, rtol=rtol, record_weights=True, method="auto")
+    gd = optimizers.gd()
+    sw = sweep_result(study, execute(study, lrs, gd, spec), lrs, gd, spec)
+    mom = None
+    if J > 1:
+        mlrs, mbetas = np.repeat(lrs, J - 1), np.tile(betas[1:], K)
+        hb = optimizers.momentum(0.0)._replace(beta=mbetas)
+        mom = sweep_result(study, execute(study, mlrs, hb, spec), mlrs, hb, spec,
+                           grid=(K, J - 1), betas=mbetas)
 
     # every run as (j, i) -> r = j K + i: plain gradient descent first, then each beta > 0
     run_lr = np.tile(lrs, J)
@@ -338,7 +332,7 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
     for i in range(K):
         status[0][i] = (sw.status[i], sw.converged_epoch[i], sw.diverged_epoch[i], sw.predicted_epochs[i])
     hist = np.empty((J, K, E1, d))
-    hist[0] = np.transpose(_history(prep, quad, lrs, None, epochs, rtol), (1, 0, 2))
+    hist[0] = np.transpose(sw.history, (1, 0, 2))
     if mom is not None:
         mm, mp = mom.losses.reshape(K, J - 1, E1), mom.predicted_losses().reshape(K, J - 1, E1)
         meas[1:], pred[1:] = np.transpose(mm, (1, 0, 2)), np.transpose(mp, (1, 0, 2))
@@ -347,7 +341,7 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
                 q = i * (J - 1) + (j - 1)
                 status[j][i] = (mom.status[q], mom.converged_epoch[q], mom.diverged_epoch[q],
                                 mom.predicted_epochs[q])
-        h = _history(prep, quad, np.repeat(lrs, J - 1), np.tile(betas[1:], K), epochs, rtol)
+        h = mom.history
         hist[1:] = np.transpose(h.reshape(E1, K, J - 1, d), (2, 1, 0, 3))
     meas, pred = meas.reshape(J * K, E1) - loss_star, pred.reshape(J * K, E1) - loss_star
     hist = hist.reshape(J * K, E1, d)
@@ -356,12 +350,12 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
     w_star = quad.w_star[:, 0]
     lam, V = quad.eigenvalues, quad.eigenvectors
     comps = (hist - w_star) @ V  # (R, E1, d) error in the eigenbasis (ascending lambda)
-    c0 = V.T @ (prep.state.to_numpy(prep.w0)[:, 0].astype(np.float64) - w_star)
+    c0 = V.T @ (study.w0[:, 0] - w_star)
     sel = list(range(d - 1, -1, -1)) if d <= 6 else [d - 1, d - 2, d - 3, 2, 1, 0]
     comp_pred = _predicted_components(c0[sel], lam[sel], run_lr, run_beta, epochs)
     factors = analysis.contraction(lam[sel], run_lr, run_beta)  # (R, s)
 
-    data = dict(
+    data = LinearPage(
         lrs=lrs, betas=betas, epochs=epochs, rtol=rtol, d=d, n=n, stab=stab, loss_star=loss_star,
         meas=meas, pred=pred, hist=hist, comps=comps[:, :, sel], comp_pred=comp_pred, sel=sel,
         lam=lam, V=V, w_star=w_star, factors=factors, status=status, c0=c0,
@@ -389,10 +383,12 @@ def default_model_lrs(lr_crit, k=21) -> np.ndarray:
 def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0, rtol, feature_names,
                    target_name, source, title, sharpness_every) -> Explorer:
     """:func:`explore` for a non-linear model: one sweep with the sharpness tracked, no closed form."""
-    from gdcore.study._fit import stability
+    from gdcore import optimizers
     from gdcore._checks import check_epochs, check_lrs, check_run_options
-    from gdcore.study._prepare import prepare
-    from gdcore.study._sweep import sweep
+    from gdcore.study import RunSpec
+    from gdcore.study._engine import execute
+    from gdcore.study._pipeline import begin, check_every
+    from gdcore.study._sweep import sweep_result
 
     if betas is not None and np.any(np.asarray(betas, dtype=np.float64) != 0):
         raise ValueError("the momentum slider and the (lr, beta) map are for the linear model (they "
@@ -404,11 +400,10 @@ def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0,
     every = max(1, epochs // _MODEL_SNAPSHOTS) if sharpness_every is None else sharpness_every
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"sharpness_every must be a positive integer (epochs), got {sharpness_every!r}.")
-    prep = prepare(X, y, None, backend=backend, standardize=standardize)  # the data's checks and shape
+    study = begin(X, y, w0, model=model, backend=backend, standardize=standardize)
+    prep, curv = study.prep, study.curvature
     feature_names, target_name = _names(X, y, prep, feature_names, target_name)
     n, d = prep.X.shape
-    common = dict(model=model, w0=w0, backend=backend, standardize=standardize)
-    curv = stability(X, y, **common)
     if not (np.isfinite(curv.lambda_max) and curv.lambda_max > 0):
         raise ValueError(f"the sharpness at w0 is {curv.lambda_max:.3g}: there is no edge 2/lambda_0 to "
                          "place learning rates against; pass lrs= and another w0 or model seed.")
@@ -420,8 +415,11 @@ def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0,
             f"{K} learning rates x {epochs} epochs is too much for one page ({need / 1e6:.0f}M "
             "numbers); pass fewer lrs or epochs (e.g. epochs=2000, 21 lrs)."
         )
-    sw = sweep(X, y, lrs, epochs=epochs, rtol=rtol, sharpness_every=every, **common)
-    data = dict(
+    every = check_every(every, study, epochs, K)
+    spec = RunSpec(epochs=epochs, rtol=rtol, record_weights=True)
+    sw = sweep_result(study, execute(study, lrs, optimizers.gd(), spec), lrs, optimizers.gd(),
+                      spec._replace(record_weights=False), every=every)
+    data = ModelPage(
         sweep=sw, lrs=lrs, epochs=epochs, rtol=rtol, n=n, d=d, every=int(every),
         feature_names=feature_names, target_name=target_name, source=source, title=title,
         standardize=bool(standardize),

@@ -118,41 +118,41 @@ def _edges(v, log):
 
 
 def build(D) -> str:
-    lrs, betas, stab = D["lrs"], D["betas"], D["stab"]
-    K, J, E, d = lrs.size, betas.size, D["epochs"], D["d"]
+    lrs, betas, stab = D.lrs, D.betas, D.stab
+    K, J, E, d = lrs.size, betas.size, D.epochs, D.d
     E1 = E + 1
-    sel, lam_sel = D["sel"], D["lam"][D["sel"]]
+    sel, lam_sel = D.sel, D.lam[D.sel]
     lr_opt, lr_crit, lam_max = stab.lr_opt, stab.lr_crit, stab.lambda_max
     # start at lr_opt, plain gradient descent
     i0 = int(np.argmin(np.abs(np.log(lrs / lr_opt))))
     r0 = i0
 
-    gap0 = float(D["pred"][0, 0])
+    gap0 = float(D.pred[0, 0])
     floor = max(gap0 * 1e-16, 1e-300) if gap0 > 0 else 1e-16
     cap = max(gap0, floor) * 1e6
-    meas = _clip_gap(D["meas"], floor, cap)
-    pred = _clip_gap(D["pred"], floor, cap)
+    meas = _clip_gap(D.meas, floor, cap)
+    pred = _clip_gap(D.pred, floor, cap)
 
     # --- where the iterates go: the weights for 2 columns, else the top two eigen-directions
-    hist, w_star = D["hist"], D["w_star"]
-    names = D["feature_names"]
+    hist, w_star = D.hist, D.w_star
+    names = D.feature_names
     if d == 2:
         px, py = hist[:, :, 0], hist[:, :, 1]
         xlab, ylab = f"w[0] ({names[0]})", f"w[1] ({names[1]})"
     elif d >= 3:
-        full = D["comps"]  # selected, descending lambda: 0 is the top direction
+        full = D.comps  # selected, descending lambda: 0 is the top direction
         px, py = full[:, :, 1], full[:, :, 0]
         xlab = f"eigen-direction 2 (lambda = {lam_sel[1]:.3g})"
         ylab = f"eigen-direction 1 (lambda = {lam_sel[0]:.3g})"
     else:
         px, py = hist[:, :, 0], meas.copy()
         xlab, ylab = f"w[0] ({names[0]})", "loss gap L - L*"
-    if D["standardize"] and d <= 2:
+    if D.standardize and d <= 2:
         xlab, ylab = xlab + ", standardized", ylab + ("" if d == 1 else ", standardized")
 
-    comp_abs = np.clip(np.abs(D["comps"]), 1e-300, None)
-    comp_pred = np.clip(np.abs(D["comp_pred"]), 1e-300, None)
-    c_top = max(float(np.max(np.abs(D["c0"][sel]))), 1e-300)
+    comp_abs = np.clip(np.abs(D.comps), 1e-300, None)
+    comp_pred = np.clip(np.abs(D.comp_pred), 1e-300, None)
+    c_top = max(float(np.max(np.abs(D.c0[sel]))), 1e-300)
     c_floor, c_cap = c_top * 1e-9, c_top * 1e3
     comp_abs = np.clip(comp_abs, c_floor, c_cap * 10)
     comp_pred = np.where(np.isfinite(comp_pred), comp_pred, c_cap * 10).clip(c_floor, c_cap * 10)
@@ -187,7 +187,7 @@ def build(D) -> str:
     r_m = p_loss.line("epoch", "meas", source=loss_src, line_width=2.5, color=_PALETTE[0])
     p_loss.scatter("epoch", "meas", source=loss_src, size=4, color=_PALETTE[0])
     r_p = p_loss.line("epoch", "pred", source=loss_src, line_width=1.5, color="black", line_dash="dashed")
-    level = Span(location=D["rtol"] * gap0 if gap0 > 0 else floor, dimension="width",
+    level = Span(location=D.rtol * gap0 if gap0 > 0 else floor, dimension="width",
                  line_dash="dotted", line_color="grey")
     p_loss.add_layout(level)
     p_loss.add_layout(Legend(items=[LegendItem(label="measured", renderers=[r_m]),
@@ -197,9 +197,9 @@ def build(D) -> str:
     # --- 2. path of the iterates on the loss contours
     stable = np.isfinite(px) & np.isfinite(py)
     # the box: every point of the plain runs that converged (momentum may swing further)
-    runs_ok = np.array([r < K and D["status"][0][r][0] == "converged" for r in range(J * K)])
+    runs_ok = np.array([r < K and D.status[0][r][0] == "converged" for r in range(J * K)])
     if not runs_ok.any():
-        runs_ok = np.array([D["status"][r // K][r % K][0] != "diverged" for r in range(J * K)])
+        runs_ok = np.array([D.status[r // K][r % K][0] != "diverged" for r in range(J * K)])
     xs, ys = px[runs_ok][stable[runs_ok]], py[runs_ok][stable[runs_ok]]
     cx = w_star[0] if d <= 2 else 0.0
     cy = (w_star[1] if d == 2 else 0.0) if d >= 2 else 0.0
@@ -219,7 +219,7 @@ def build(D) -> str:
         p_path.y_range = Range1d(y0, y1)
         gx, gy = np.meshgrid(np.linspace(x0, x1, 120), np.linspace(y0, y1, 120))
         if d == 2:
-            G = D["stab"]._quad.G
+            G = D.stab._quad.G
             ex, ey = gx - w_star[0], gy - w_star[1]
             z = G[0, 0] * ex * ex + 2 * G[0, 1] * ex * ey + G[1, 1] * ey * ey
         else:
@@ -301,7 +301,7 @@ def build(D) -> str:
         L, B = np.meshgrid(np.arange(K), np.arange(J))
         cells = {"left": [], "right": [], "bottom": [], "top": [], "epochs": [], "kind": []}
         for j, i in zip(B.ravel(), L.ravel()):
-            st, conv, _div, _pred = D["status"][j][i]
+            st, conv, _div, _pred = D.status[j][i]
             cells["left"].append(left[i]); cells["right"].append(right[i])
             cells["bottom"].append(bot[j]); cells["top"].append(top[j])
             cells["epochs"].append(float(conv) if st == "converged" else float("nan"))
@@ -347,9 +347,9 @@ def build(D) -> str:
     for j in range(J):
         for i in range(K):
             r = j * K + i
-            regime = stab.regime(lrs[i]) if j == 0 else D["mom"].regime[i * (J - 1) + (j - 1)]
-            texts.append(_status_text(D["status"][j][i], float(lrs[i]), float(betas[j]), lr_opt, regime,
-                                      D["factors"][r], lam_sel))
+            regime = stab.regime(lrs[i]) if j == 0 else D.mom.regime[i * (J - 1) + (j - 1)]
+            texts.append(_status_text(D.status[j][i], float(lrs[i]), float(betas[j]), lr_opt, regime,
+                                      D.factors[r], lam_sel))
     status = Div(text=texts[r0], render_as_text=True, width=980, name="gdcore-status",
                  styles={"font-size": "14px", "padding": "4px 0"})
 
@@ -378,16 +378,16 @@ def build(D) -> str:
 
     # --- header (escaped: names and the file name come from the data) and the guide
     e = html.escape
-    src = D["source"]
+    src = D.source
     feats = ", ".join(names)
-    std = " (standardized)" if D["standardize"] else ""
-    head = (f"<h1 style='font-size:22px;margin:4px 0'>{e(D['title'])}</h1>"
-            f"<p style='margin:2px 0'>data: {e(str(src)) if src else 'arrays'}, {D['n']} rows; "
-            f"target {e(str(D['target_name'])) if D['target_name'] else 'y'}; "
+    std = " (standardized)" if D.standardize else ""
+    head = (f"<h1 style='font-size:22px;margin:4px 0'>{e(D.title)}</h1>"
+            f"<p style='margin:2px 0'>data: {e(str(src)) if src else 'arrays'}, {D.n} rows; "
+            f"target {e(str(D.target_name)) if D.target_name else 'y'}; "
             f"features {e(feats)}{std}. "
             f"Hessian H = (2/n) X<sup>T</sup>X: lambda_max = {lam_max:.4g}, "
             f"lambda_min = {stab.lambda_min:.4g}; lr_crit = {lr_crit:.4g}, lr_opt = {lr_opt:.4g}. "
-            f"{K} learning rates x {J} momentums, {E} epochs, backend {e(D['backend'])}: "
+            f"{K} learning rates x {J} momentums, {E} epochs, backend {e(D.backend)}: "
             "every curve below is a real gdcore run, the dashed ones its closed-form prediction.</p>"
             "<p style='margin:2px 0'>Move the sliders with the mouse, or focus one (Tab) and use the arrow "
             "keys (Page Up / Page Down for bigger steps).</p>")
@@ -400,7 +400,7 @@ def build(D) -> str:
     doc.add_root(layout)
     doc.js_on_event(DocumentReady, CustomJS(args=dict(sliders=sliders, names=names_, values=values,
                                                       labels=None), code=_READY))
-    return file_html(doc, INLINE, title=D["title"])
+    return file_html(doc, INLINE, title=D.title)
 
 
 _GUIDE = """
@@ -486,7 +486,7 @@ def build_model(D) -> str:
     """The non-linear model's page: loss, sharpness against 2/lr, and the lr against lambda_0's bracket."""
     from bokeh.models import LogAxis, LogScale
 
-    sw, lrs, E = D["sweep"], D["lrs"], D["epochs"]
+    sw, lrs, E = D.sweep, D.lrs, D.epochs
     K, E1 = lrs.size, E + 1
     curv = sw.stability
     lam0, lr_crit = float(curv.lambda_max), float(curv.lr_crit)
@@ -498,7 +498,7 @@ def build_model(D) -> str:
     losses = np.asarray(sw.losses, dtype=np.float64)
     L0 = float(losses[0, 0])
     pos = losses[np.isfinite(losses) & (losses > 0)]
-    floor = min(float(pos.min()) if pos.size else L0, D["rtol"] * L0) / 2  # the convergence level shows
+    floor = min(float(pos.min()) if pos.size else L0, D.rtol * L0) / 2  # the convergence level shows
     floor = max(floor, L0 * 1e-12, 1e-300)
     kept = losses[~div]
     top = max(2 * L0, float(np.nanmax(kept)) * 1.5 if kept.size and np.isfinite(kept).any() else 0.0)
@@ -530,7 +530,7 @@ def build_model(D) -> str:
     p_loss.xaxis.axis_label, p_loss.yaxis.axis_label = "epoch", "loss L (MSE)"
     r_l = p_loss.line("epoch", "loss", source=loss_src, line_width=1.5, color=_PALETTE[0])
     r_0 = p_loss.line([0, E], [L0, L0], color="grey", line_dash="dashed")
-    r_t = p_loss.line([0, E], [D["rtol"] * L0] * 2, color="grey", line_dash="dotted")
+    r_t = p_loss.line([0, E], [D.rtol * L0] * 2, color="grey", line_dash="dotted")
     _legend_below(p_loss, [LegendItem(label="measured", renderers=[r_l]),
                            LegendItem(label="L0", renderers=[r_0]),
                            LegendItem(label="converged level rtol x L0", renderers=[r_t])])
@@ -549,7 +549,7 @@ def build_model(D) -> str:
                        x_offset=-4, text_font_size="11px", name="gdcore-edge-label")
     p_sharp.add_layout(edge_label)
     _legend_below(p_sharp, [
-        LegendItem(label=f"measured (Lanczos, every {D['every']} epochs)", renderers=[r_s]),
+        LegendItem(label=f"measured (Lanczos, every {D.every} epochs)", renderers=[r_s]),
         LegendItem(label="2/lr: the edge for the chosen lr", renderers=[r_e]),
         LegendItem(label=f"lambda_0 = {lam0:.3g} (at w0)", renderers=[r_z])])
 
@@ -599,7 +599,7 @@ def build_model(D) -> str:
     p_where.add_layout(Legend(items=items, label_text_font_size="10px", spacing=2), "right")
 
     # --- the slider (its positions also in units of 2/lambda_0), the status line, the callback
-    texts = [_model_status_text(sw, i, lr_crit, D["every"]) for i in range(K)]
+    texts = [_model_status_text(sw, i, lr_crit, D.every) for i in range(K)]
     status = Div(text=texts[i0], render_as_text=True, width=980, name="gdcore-status",
                  styles={"font-size": "14px", "padding": "4px 0"})
     units = [float(v) for v in lrs / lr_crit]
@@ -618,17 +618,17 @@ def build_model(D) -> str:
 
     # --- header (escaped: names, the file name and the model's name come from the user) and the guide
     e = html.escape
-    src, tn = D["source"], D["target_name"]
-    std = " (standardized)" if D["standardize"] else ""
+    src, tn = D.source, D.target_name
+    std = " (standardized)" if D.standardize else ""
     onset_txt = (f"{onset:.4g} = {onset / lr_crit:.3g} x 2/lambda_0" if onset is not None
                  else "none within the horizon")
-    head = (f"<h1 style='font-size:22px;margin:4px 0'>{e(D['title'])}</h1>"
-            f"<p style='margin:2px 0'>data: {e(str(src)) if src else 'arrays'}, {D['n']} rows; "
-            f"target {e(str(tn)) if tn else 'y'}; features {e(', '.join(D['feature_names']))}{std}. "
+    head = (f"<h1 style='font-size:22px;margin:4px 0'>{e(D.title)}</h1>"
+            f"<p style='margin:2px 0'>data: {e(str(src)) if src else 'arrays'}, {D.n} rows; "
+            f"target {e(str(tn)) if tn else 'y'}; features {e(', '.join(D.feature_names))}{std}. "
             f"Model {e(sw.model)}: sharpness at w0 lambda_0 = {lam0:.4g}, edge 2/lambda_0 = {lr_crit:.4g}, "
             f"bracket (2/lambda_0, 4/lambda_0) = ({lr_crit:.3g}, {2 * lr_crit:.3g}); measured divergence "
             f"onset: {onset_txt}. {K} learning rates, {E} epochs (the horizon), sharpness every "
-            f"{D['every']} epochs (Lanczos, {curv.hvps} Hessian-vector products), backend {e(sw.backend)}: "
+            f"{D.every} epochs (Lanczos, {curv.hvps} Hessian-vector products), backend {e(sw.backend)}: "
             "every curve below is a real gdcore run; nothing is predicted.</p>"
             "<p style='margin:2px 0'>Move the slider with the mouse, or focus it (Tab) and use the arrow "
             "keys (Page Up / Page Down for bigger steps).</p>")
@@ -642,7 +642,7 @@ def build_model(D) -> str:
     doc.js_on_event(DocumentReady, CustomJS(args=dict(sliders=[lr_slider], names=["learning rate lr"],
                                                       values=[[float(x) for x in lrs]], labels=labels),
                                             code=_READY))
-    return file_html(doc, INLINE, title=D["title"])
+    return file_html(doc, INLINE, title=D.title)
 
 
 _GUIDE_MODEL = """
