@@ -141,7 +141,7 @@ def test_a_tensor_requiring_grad_works_on_the_numpy_backend():
     Xt = torch.tensor(X, requires_grad=True)
     yt = torch.tensor(Y, requires_grad=True)
     w0 = torch.zeros(2, dtype=torch.float64, requires_grad=True)
-    r = gdcore.fit(Xt, yt, lr=0.7, w0=w0)
+    r = gdcore.fit(Xt, yt, lr=0.7, w0=w0, backend="numpy")
     assert r.backend == "numpy" and isinstance(r.weights, torch.Tensor)
     np.testing.assert_allclose(r.weights.numpy(), gdcore.fit(X, Y, lr=0.7).weights)
     assert gdcore.fit(Xt, yt, lr=0.7, backend="torch").status == "converged"

@@ -197,4 +197,4 @@ def test_dask_input_with_an_in_memory_backend_is_refused():
 
     X, y = gdcore.make_linear(n=100, seed=0)
     with pytest.raises(TypeError, match="backend='dask'"):
-        gdcore.fit(da.from_array(X), da.from_array(y), lr=0.1)  # default backend="numpy"
+        gdcore.fit(da.from_array(X), da.from_array(y), lr=0.1, backend="numpy")

@@ -70,14 +70,6 @@ def make_linear(n=100, weights=(3.0, 2.0), noise="uniform", noise_scale=1.0, see
     be = backends.get(backend)
     dt = dtype_name(dtype) or be.default_float()
     dev = be.resolve_device(device)
-    if be.name == "jax" and dt == "float64":
-        import jax
-
-        if not jax.config.jax_enable_x64:
-            raise ValueError(
-                "float64 jax arrays need jax's x64 mode, which is off; enable it with "
-                "jax.config.update('jax_enable_x64', True), or use dtype='float32', or numpy data "
-                "with fit(..., backend='jax') (gdcore then runs jax in float64 locally)."
-            )
+    be.check_dtype(dt)  # e.g. jax without x64 mode holds no float64 arrays: say so, don't truncate
     with be.context(dt):
         return be.asarray(X, dt, dev), be.asarray(y, dt, dev)

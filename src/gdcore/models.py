@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gdcore import backends
 from gdcore.backends import host
 from gdcore.core._models import ACTIVATIONS, MLPSpec
 
@@ -258,7 +259,8 @@ def resolve(model, backend_name: str):
     Accepted: :func:`linear`, :func:`mlp`, a ``torch.nn.Module`` (with
     ``backend="torch"``; called through ``torch.func.functional_call``, its
     parameters are copied, never modified) and a callable ``apply(params, X)``
-    (with ``backend="jax"`` and ``w0=params``, any pytree of arrays).
+    (with ``backend="jax"`` and ``w0=params``, any pytree of arrays).  The
+    backend of the model's library wraps it (:func:`gdcore.backends.wrap_model`).
 
     Examples
     --------
@@ -268,32 +270,16 @@ def resolve(model, backend_name: str):
     """
     if model is None or isinstance(model, (Linear, MLP)):
         return linear() if model is None else model
-    if _is_torch_module(model):
-        if backend_name != "torch":
-            raise ValueError(
-                f"a torch.nn.Module runs on backend='torch' (autograd through "
-                f"torch.func.functional_call), not {backend_name!r}; pass backend='torch'."
-            )
-        from gdcore.backends._torch import TorchModuleModel
-
-        return TorchModuleModel(model)
-    if callable(model):
-        if backend_name != "jax":
-            raise ValueError(
-                f"a function model apply(params, X) runs on backend='jax' (jax.grad of it), not "
-                f"{backend_name!r}; pass backend='jax' and w0=params, or use gdcore.models.mlp()."
-            )
-        from gdcore.backends._jax import JaxApplyModel
-
-        return JaxApplyModel(model)
+    wrapped = backends.wrap_model(model)
+    if wrapped is not None:
+        wrapped.check_backend(backend_name)
+        return wrapped
+    if callable(model):  # no backend took it: jax, which would, is not even imported
+        raise ValueError(
+            f"a function model apply(params, X) runs on backend='jax' (jax.grad of it), not "
+            f"{backend_name!r}; pass backend='jax' and w0=params, or use gdcore.models.mlp()."
+        )
     raise TypeError(
         f"model must be gdcore.models.linear(), gdcore.models.mlp(...), a torch.nn.Module or a jax "
         f"function apply(params, X); got {type(model).__name__}."
     )
-
-
-def _is_torch_module(obj) -> bool:
-    import sys
-
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(obj, torch.nn.Module)

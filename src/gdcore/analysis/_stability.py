@@ -236,7 +236,7 @@ class Stability:
         beta = ((math.sqrt(kappa) - 1.0) / (math.sqrt(kappa) + 1.0)) ** 2
         return lr, beta
 
-    def predicted_epochs(self, lr, rtol=1e-3, *, X=None, y=None, w0=None, backend="numpy"):
+    def predicted_epochs(self, lr, rtol=1e-3, *, X=None, y=None, w0=None, backend=None):
         """Predicted converged epoch for ``lr``; ``None`` if GD will not converge.
 
         With ``X`` and ``y`` (and optionally ``w0``, default zeros) the

@@ -107,9 +107,6 @@ class BackendBase:
     def default_float(self) -> str:
         return "float64"
 
-    def float_dtypes(self) -> tuple[str, ...]:
-        return ("float32", "float64")
-
     def dtype(self, name: str):
         return getattr(self.xp, name)
 
@@ -122,6 +119,35 @@ class BackendBase:
         import numpy as np
 
         return np.asarray(x)
+
+    def from_host(self, host, like=None):
+        """A host (numpy) result as this library's array, on the device of ``like`` (the user's
+        array of this library), or on the default device when ``like`` is None."""
+        return self.asarray(host, str(host.dtype), None if like is None else device(like))
+
+    # -- the user's inputs and models ---------------------------------------
+    def check_input(self, obj, name: str, target):
+        """This library's array ``obj`` (the argument ``name``), checked before anything reads it.
+
+        Returns the array to read (e.g. detached from an autograd graph), or
+        raises ``TypeError``/``ValueError`` saying what to do for an array that
+        holds no values gdcore can read, or that the chosen backend ``target``
+        (a :class:`BackendBase`) should not read.  Here: ``obj`` unchanged.
+        """
+        return obj
+
+    def check_dtype(self, dtype: str, like=None) -> None:
+        """Raise ``ValueError`` when this library cannot hold results of ``dtype`` (a name)
+        right now; ``like`` is the user's array of this library, if any.  Here: never."""
+
+    def wrap_model(self, obj):
+        """``obj`` as a gdcore model when it is a model of this library, else None.
+
+        The wrapped model has ``backend`` (the backend it runs on) and
+        ``check_backend(name)`` (raises when asked to run on another).  Here:
+        None (numpy has no models of its own).
+        """
+        return None
 
     def host_view(self, x):
         """``x`` as a numpy array *without a copy* when it lives in host memory, else None.

@@ -50,6 +50,16 @@ class DaskBackend(BackendBase):
     def context(self, dtype):
         return NUMPY.context(dtype)  # the run state is numpy's
 
+    def check_input(self, obj, name, target):
+        """A dask array stays distributed: only the dask backend may read it."""
+        if target is not self:
+            raise TypeError(
+                f"{name} is a dask array but backend={target.name!r} would load all of it into "
+                "this process's memory; pass backend='dask' (or leave backend= unset) to keep it "
+                f"distributed, or {name}.compute() if it fits in memory."
+            )
+        return obj
+
     def asarray(self, data, dtype, device):
         if isinstance(data, da.Array):
             return data.astype(dtype)

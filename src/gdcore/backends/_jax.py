@@ -301,6 +301,23 @@ class JaxBackend(BackendBase):
     def default_float(self):
         return "float64" if jax.config.jax_enable_x64 else "float32"
 
+    def check_dtype(self, dtype, like=None):
+        """float64 jax arrays need x64 mode (unless ``like`` already is one): say so, never truncate."""
+        if dtype != "float64" or jax.config.jax_enable_x64:
+            return
+        if like is not None and "float64" in str(like.dtype):
+            return
+        raise ValueError(
+            "float64 jax arrays need jax's x64 mode, which is off; enable it with "
+            "jax.config.update('jax_enable_x64', True), or use dtype='float32', or pass numpy "
+            "arrays with backend='jax' (gdcore then runs jax in float64 locally and returns numpy "
+            "results)."
+        )
+
+    def wrap_model(self, obj):
+        """A callable ``apply(params, X)`` as a :class:`JaxApplyModel`; None for anything else."""
+        return JaxApplyModel(obj) if callable(obj) else None
+
     def dtype(self, name):
         return jnp.dtype(name)
 
@@ -462,9 +479,19 @@ class JaxApplyModel:
 
     name = "jax-function"
     quadratic = False
+    backend = "jax"
 
     def __init__(self, apply):
         self.apply = apply
+
+    @staticmethod
+    def check_backend(name: str) -> None:
+        """Raise ``ValueError`` unless ``name`` is the jax backend's (``apply`` needs ``jax.grad``)."""
+        if name != "jax":
+            raise ValueError(
+                f"a function model apply(params, X) runs on backend='jax' (jax.grad of it), not "
+                f"{name!r}; pass backend='jax' and w0=params, or use gdcore.models.mlp()."
+            )
 
     def describe(self) -> str:
         return f"jax {getattr(self.apply, '__name__', 'function')}"

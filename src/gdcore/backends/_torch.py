@@ -66,6 +66,28 @@ class TorchBackend(BackendBase):
     def to_numpy(x):
         return x.detach().cpu().numpy()
 
+    def check_input(self, obj, name, target):
+        """Sparse and meta tensors hold no dense values gdcore could read: say what to do.
+
+        A tensor in an autograd graph is detached: gdcore reads its values only
+        (fit never backpropagates).  Applies whichever backend reads the tensor.
+        """
+        if obj.layout != torch.strided:
+            raise TypeError(
+                f"{name} is a sparse torch tensor ({obj.layout}); gdcore needs dense arrays: pass "
+                f"{name}.to_dense()."
+            )
+        if obj.is_meta:
+            raise ValueError(
+                f"{name} is on torch's 'meta' device, which holds shapes but no values; "
+                "materialise it on a real device first (e.g. build it with device='cpu' or 'cuda')."
+            )
+        return obj.detach() if obj.requires_grad else obj
+
+    def wrap_model(self, obj):
+        """A ``torch.nn.Module`` as a :class:`TorchModuleModel`; None for anything else."""
+        return TorchModuleModel(obj) if isinstance(obj, torch.nn.Module) else None
+
     def value_and_grad(self, p):
         loss_fn = self.loss_fn(p)
 
@@ -128,9 +150,19 @@ class TorchModuleModel:
 
     name = "torch-module"
     quadratic = False
+    backend = "torch"
 
     def __init__(self, module):
         self.module = module
+
+    @staticmethod
+    def check_backend(name: str) -> None:
+        """Raise ``ValueError`` unless ``name`` is the torch backend's (the module needs autograd)."""
+        if name != "torch":
+            raise ValueError(
+                f"a torch.nn.Module runs on backend='torch' (autograd through "
+                f"torch.func.functional_call), not {name!r}; pass backend='torch'."
+            )
 
     def describe(self) -> str:
         return f"torch {type(self.module).__name__}"

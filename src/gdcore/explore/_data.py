@@ -163,7 +163,7 @@ def _predicted_components(c0, lam, lrs, betas, epochs):
     return out
 
 
-def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backend="numpy",
+def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backend=None,
             w0=None, rtol=1e-3, feature_names=None, target_name=None, source=None,
             title="gdcore explorer", model=None, sharpness_every=None) -> Explorer:
     """The learning-rate study as one interactive, self-contained HTML page.

@@ -49,9 +49,8 @@ def begin(X, y, w0=None, *, model=None, backend=None, device=None, dtype=None,
           standardize=False, with_optimum=True) -> Study:
     """Prepare the data, bind the model and measure its curvature (see the module docs)."""
     linear = models.is_linear(model)
-    backend = "auto" if backend is None else backend
     prep = prepare(X, y, w0 if linear else None, backend=backend, device=device, dtype=dtype,
-                   standardize=standardize)
+                   standardize=standardize, model=None if linear else model)
     model = models.resolve(model, prep.backend.name)
     bound = model.bind(prep, w0)
     if linear:

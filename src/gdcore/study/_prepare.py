@@ -2,11 +2,16 @@
 
 :func:`prepare` checks ``X``, ``y`` and ``w0`` (shapes, finiteness, one array
 library per call), picks the backend and returns a :class:`Prepared` value;
-:func:`to_library` converts a result back to the user's array library.
+:func:`to_library` converts a result back to the user's array library.  What
+is particular to one array library (torch's sparse tensors, jax's x64 mode,
+dask's distributed arrays, putting a result on the user's device) is asked of
+that library's backend, never spelled out here.
 """
 
 from __future__ import annotations
 
+import array
+import numbers
 import sys
 from typing import Any, NamedTuple
 
@@ -15,7 +20,6 @@ import numpy as np
 from gdcore import backends, core
 from gdcore._checks import _FLOAT_NAMES, check_finite, dtype_name
 from gdcore._compat import array_namespace, library_of
-from gdcore._compat import device as device_of
 
 __all__ = ["Prepared", "prepare", "to_library"]
 
@@ -67,21 +71,30 @@ def _pandas_numpy(obj, name):
     return obj.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _check_torch(obj, name):
-    """Sparse and meta tensors hold no dense values gdcore could read: say what to do."""
-    layout = str(getattr(obj, "layout", "torch.strided"))
-    if layout != "torch.strided":
-        raise TypeError(
-            f"{name} is a sparse torch tensor ({layout}); gdcore needs dense arrays: pass "
-            f"{name}.to_dense()."
-        )
-    if getattr(obj, "is_meta", False):
-        raise ValueError(
-            f"{name} is on torch's 'meta' device, which holds shapes but no values; materialise it "
-            "on a real device first (e.g. build it with device='cpu' or 'cuda')."
-        )
-    # A tensor in an autograd graph: gdcore reads its values only (fit never backpropagates).
-    return obj.detach() if getattr(obj, "requires_grad", False) else obj
+# Plain data numpy reads exactly: Python containers, numbers and the standard library's buffers.
+_PLAIN_TYPES = (list, tuple, numbers.Number, memoryview, array.array)
+
+
+def _library(obj, name) -> str | None:
+    """The array library of the argument ``name`` (None: plain data), or a TypeError.
+
+    An array of a library no backend holds (an object with ``__array__`` or
+    ``__dlpack__``, an array-API array of another library) is refused, never
+    silently read as numpy.
+    """
+    lib = library_of(obj)
+    if lib is None and (obj is None or isinstance(obj, _PLAIN_TYPES)):
+        return None
+    if lib == "pandas" or lib in {row.library for row in backends.TABLE}:
+        return lib
+    kind = type(obj).__qualname__
+    if type(obj).__module__ != "builtins":
+        kind = f"{type(obj).__module__}.{kind}"
+    raise TypeError(
+        f"{name} is a {kind}, which gdcore does not know how to "
+        f"read; convert it to a numpy array (e.g. numpy.asarray({name}) or {name}.to_numpy()), "
+        "a torch tensor or a jax array first, or pass a nested list of numbers."
+    )
 
 
 def _as_numpy(obj, name):
@@ -136,17 +149,27 @@ def _name_of_float(arr) -> str:
     return "float64" if getattr(arr.dtype, "itemsize", 0) > 8 else "float32"
 
 
-def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
-            standardize=False) -> Prepared:
+def prepare(X, y, w0=None, *, backend=None, device=None, dtype=None,
+            standardize=False, model=None) -> Prepared:
     """Check ``X``, ``y``, ``w0`` and convert them to the backend's arrays.
 
-    ``y`` may be ``None`` (for :func:`gdcore.stability`).  Raises ``TypeError``
-    or ``ValueError`` (or :class:`gdcore.BackendUnavailable`) naming the
-    argument and the fix, before any work is done.
+    ``y`` may be ``None`` (for :func:`gdcore.stability`).  ``backend=None`` (or
+    ``"auto"``) runs in the library of ``X``; when ``X`` is numpy, a list or
+    pandas, in the library of ``model`` (a ``torch.nn.Module`` runs on torch),
+    else on numpy.  Raises ``TypeError`` or ``ValueError`` (or
+    :class:`gdcore.BackendUnavailable`) naming the argument and the fix, before
+    any work is done.
+
+    Examples
+    --------
+    >>> from gdcore.study._prepare import prepare
+    >>> p = prepare([[1.0, 0.0], [0.0, 1.0]], [1.0, 2.0])
+    >>> p.backend.name, p.out_library, tuple(p.X.shape), tuple(p.Y.shape)
+    ('numpy', 'numpy', (2, 2), (2, 1))
     """
     libs = {}
     for name, obj in (("X", X), ("y", y), ("w0", w0)):
-        lib = library_of(obj)
+        lib = _library(obj, name)
         if lib is not None:
             libs[name] = "numpy" if lib == "pandas" else lib
     if len(set(libs.values())) > 1:
@@ -156,20 +179,14 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
             "to one library (e.g. all torch tensors) before calling gdcore."
         )
     x_lib = library_of(X)
-    be = backends.get(backend, x_lib)
-    if x_lib == "dask" and be.name != "dask":
-        raise TypeError(
-            f"X is a dask array but backend={be.name!r} would load all of it into this process's "
-            "memory; pass backend='dask' (or 'auto') to keep it distributed, or X.compute() if "
-            "it fits in memory."
-        )
+    be = backends.get(backend, x_lib, model=model)
     dev = be.resolve_device(device)
 
     def native(obj, name):
         lib = library_of(obj)
         if lib in (None, "pandas"):
             return _as_numpy(obj, name), None
-        return (_check_torch(obj, name) if lib == "torch" else obj), lib
+        return backends.for_library(lib).check_input(obj, name, be), lib
 
     Xn, _ = native(X, "X")
     if len(Xn.shape) != 2:
@@ -182,15 +199,11 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
         raise ValueError(f"X is empty (shape {tuple(Xn.shape)}); gdcore needs at least one row and one column.")
     kind = _native_kind(Xn, x_lib, "X")
     dt = dtype_name(dtype) or (_name_of_float(Xn) if kind == "float" else be.default_float())
-    if dt == "float64" and x_lib == "jax" and "float64" not in str(Xn.dtype):
-        import jax
-
-        if not jax.config.jax_enable_x64:
-            raise ValueError(
-                "dtype='float64' with jax arrays needs jax's x64 mode, which is off; enable it with "
-                "jax.config.update('jax_enable_x64', True) or pass numpy arrays (gdcore then runs "
-                "jax in float64 locally and returns numpy results)."
-            )
+    # Results come back in the library of X's backend's run state: X's own, numpy for lists,
+    # pandas and dask (whose weights live in numpy).
+    out = backends.for_library(x_lib).state_backend
+    out_lib = backends.Backend(out.name).library
+    out.check_dtype(dt, Xn if out_lib == x_lib else None)  # can results come back in dt?
 
     with be.context(dt):
         Xb = be.asarray(Xn, dt, dev)
@@ -234,35 +247,14 @@ def prepare(X, y, w0=None, *, backend="numpy", device=None, dtype=None,
             W0 = sb.asarray(wn, dt, dev)
             check_finite(W0, "w0", sb.xp, sb.to_numpy)
             W0 = sb.xp.reshape(W0, (d, m))
-    out_lib = "numpy" if x_lib in (None, "pandas", "dask") else x_lib
     return Prepared(be, Xb, Yb, W0, y_1d, dt, dev, out_lib, X if out_lib == x_lib else None,
                     scaling, sb)
 
 
 def to_library(x, prep: Prepared):
-    """A state-backend array ``x`` as an array of the user's library (the library of ``X``)."""
-    be = prep.state
-    if prep.out_library == _backend_library(be):
+    """A state-backend array ``x`` as an array of the user's library (the library of ``X``),
+    on the device of the user's ``X``."""
+    out = backends.for_library(prep.out_library)
+    if out is prep.state:
         return x
-    host = be.to_numpy(x)
-    lib = prep.out_library
-    if lib == "numpy":
-        return host
-    if lib == "torch":
-        import torch
-
-        return torch.as_tensor(host, device=device_of(prep.out_like))
-    if lib == "jax":
-        import jax
-
-        return jax.device_put(host, device_of(prep.out_like))
-    if lib == "array_api_strict":
-        import array_api_strict
-
-        return array_api_strict.asarray(host)
-    return host
-
-
-def _backend_library(be) -> str:
-    return {"array-api-strict": "array_api_strict"}.get(be.name, be.name)
-
+    return out.from_host(prep.state.to_numpy(x), prep.out_like)
