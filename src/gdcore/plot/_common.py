@@ -15,9 +15,9 @@ from gdcore.analysis import Curvature
 from gdcore.backends import host
 from gdcore.study import FitResult, ModelFitResult, ModelSweepResult, SweepResult
 
-__all__ = ["REGIME_COLORS", "_DATA_COLOR", "_INIT_COLOR", "_ModelRun", "_Run", "_clip_gap",
-           "_colors", "_fmt_loss", "_fmt_lr", "_fmt_w", "_gap_limits", "_host", "_model_runs",
-           "_new_axes", "_outcome", "_ratio", "_refuse_model", "_runs", "_trim",
+__all__ = ["REGIME_COLORS", "_DATA_COLOR", "_FITS", "_INIT_COLOR", "_SWEEPS", "_Run", "_clip_gap",
+           "_colors", "_fmt_loss", "_fmt_lr", "_fmt_w", "_gap_limits", "_host", "_is_network",
+           "_model_runs", "_new_axes", "_outcome", "_ratio", "_refuse_model", "_runs", "_trim",
            "_weights_column", "_xy"]
 
 REGIME_COLORS = {
@@ -99,23 +99,45 @@ def _ratio(value: float, ref: float) -> str:
     return f"{r:.2f}x" if r >= 0.1 else f"1/{1 / r:.0f}"
 
 
+# One run's and one sweep's result classes, whatever the model.  Whether a result is of a
+# linear model or a network is never read off its class: see _is_network.
+_FITS = (FitResult, ModelFitResult)
+_SWEEPS = (SweepResult, ModelSweepResult)
+
+
+def _is_network(result) -> bool:
+    """Whether ``result`` is a fit or a sweep of a non-linear model (its curvature is measured).
+
+    A linear model's result carries an :class:`~gdcore.analysis.Stability` (a
+    closed form); a network's a :class:`~gdcore.analysis.Curvature` (lambda_0
+    at the initial weights, nothing predicted).
+    """
+    return isinstance(result, _FITS + _SWEEPS) and isinstance(result.stability, Curvature)
+
+
 class _Run(NamedTuple):
-    """One run, host side, whatever result it came from."""
+    """One run, host side, whatever result (linear or network, fit or sweep) it came from."""
 
     lr: float
     regime: str
     status: str
     converged_epoch: int | None
     diverged_epoch: int | None
-    predicted_epoch: int | None
+    predicted_epoch: int | None  # None for a network
     losses: np.ndarray  # measured, epochs actually run (no trailing nan)
-    predicted: np.ndarray | None  # closed form, epochs 0..requested epochs; None for SGD
-    loss_star: float
+    predicted: np.ndarray | None  # closed form, epochs 0..requested epochs; None for SGD, networks
+    loss_star: float  # L*; a network's is taken as 0
     rtol: float
     dtype: str
-    epochs: int
-    history: Any  # host (E+1, d) or (E+1, d, m), or None
-    nonlinear: bool = False  # a non-linear model: L* taken as 0, nothing predicted
+    epochs: int  # the horizon
+    stability: Any  # analysis.Stability (linear) or analysis.Curvature (network)
+    sharpness: tuple | None = None  # a network's (epochs, values), values nan after the run stopped
+    model: str | None = None  # a network's description
+
+    @property
+    def nonlinear(self) -> bool:
+        """A non-linear model: L* taken as 0, nothing predicted."""
+        return isinstance(self.stability, Curvature)
 
     @property
     def floor(self) -> float:
@@ -135,10 +157,43 @@ class _Run(NamedTuple):
     def label(self) -> str:
         return f"lr={_fmt_lr(self.lr)} ({self.regime}): {self.outcome}"
 
+    @property
+    def units(self) -> float:
+        """The lr in units of ``stability.lr_crit`` (for a network: of 2 / lambda_0)."""
+        return self.lr / self.stability.lr_crit
+
+
+def _trim(row):
+    row = np.asarray(row, dtype=np.float64)
+    finite_upto = np.flatnonzero(~np.isnan(row))
+    return row[: finite_upto[-1] + 1] if finite_upto.size else row[:1]
+
+
+def _result_runs(r) -> list[_Run]:
+    """The runs of one fit or sweep result, of a linear model or a network."""
+    network = _is_network(r)
+    pred = None
+    if not network:
+        with np.errstate(all="ignore"):  # no prediction (Adam, SGD): nothing to draw
+            pred = r.predicted_losses() if r.predictable else None
+    loss_star = 0.0 if network else float(r.optimum.loss)
+    sharp = r.sharpness if network else None
+    model = r.model if network else None
+    if isinstance(r, _FITS):
+        losses = _trim(r.losses) if network else np.asarray(r.losses, dtype=np.float64)
+        return [_Run(r.lr, r.regime, r.status, r.converged_epoch, r.diverged_epoch,
+                     None if network else r.predicted_epoch, losses, pred, loss_star, r.rtol,
+                     r.dtype, r.epochs, r.stability, sharp, model)]
+    return [_Run(float(lr), r.regime[i], r.status[i], r.converged_epoch[i], r.diverged_epoch[i],
+                 None if network else r.predicted_epochs[i], _trim(r.losses[i]),
+                 None if pred is None else pred[i], loss_star, r.rtol, r.dtype, r.epochs,
+                 r.stability, None if sharp is None else (sharp[0], sharp[1][i]), model)
+            for i, lr in enumerate(r.lrs)]
+
 
 def _runs(results) -> list[_Run]:
-    """Flatten a FitResult, a SweepResult or a sequence of them into runs."""
-    if isinstance(results, (FitResult, SweepResult, ModelFitResult, ModelSweepResult)):
+    """Flatten a FitResult, a SweepResult or a sequence of them (any model) into runs."""
+    if isinstance(results, _FITS + _SWEEPS):
         results = [results]
     try:
         items = list(results)
@@ -149,107 +204,41 @@ def _runs(results) -> list[_Run]:
         ) from None
     if not items:
         raise ValueError("results is empty; pass at least one gdcore.fit(...) result.")
-    runs = []
     for r in items:
-        if isinstance(r, FitResult):
-            with np.errstate(all="ignore"):  # no prediction (Adam, SGD): nothing to draw
-                pred = r.predicted_losses() if r.predictable else None
-            hist = _host(r.history) if r.history is not None else None
-            runs.append(_Run(r.lr, r.regime, r.status, r.converged_epoch, r.diverged_epoch,
-                             r.predicted_epoch, np.asarray(r.losses, dtype=np.float64), pred,
-                             float(r.optimum.loss), r.rtol, r.dtype, r.epochs, hist))
-        elif isinstance(r, SweepResult):
-            with np.errstate(all="ignore"):
-                pred = r.predicted_losses() if r.predictable else None
-            for i, lr in enumerate(r.lrs):
-                row = r.losses[i]
-                finite_upto = np.flatnonzero(~np.isnan(row))
-                row = row[: finite_upto[-1] + 1] if finite_upto.size else row[:1]
-                runs.append(_Run(float(lr), r.regime[i], r.status[i], r.converged_epoch[i],
-                                 r.diverged_epoch[i], r.predicted_epochs[i], row,
-                                 None if pred is None else pred[i],
-                                 float(r.optimum.loss), r.rtol, r.dtype, r.epochs, None))
-        elif isinstance(r, (ModelFitResult, ModelSweepResult)):
-            runs.extend(_Run(m.lr, m.regime, m.status, m.converged_epoch, m.diverged_epoch, None,
-                             m.losses, None, 0.0, m.rtol, m.dtype, m.epochs, None, True)
-                        for m in _model_runs(r))
-        else:
+        if not isinstance(r, _FITS + _SWEEPS):
             raise TypeError(
                 "results must be gdcore.FitResult or gdcore.SweepResult objects (or, for a "
                 f"non-linear model, their Model* counterparts), got a {type(r).__name__}."
             )
-    return runs
+    return [run for r in items for run in _result_runs(r)]
 
 
-class _ModelRun(NamedTuple):
-    """One run of a non-linear model, host side, from a ModelFitResult or a ModelSweepResult."""
-
-    lr: float
-    regime: str
-    status: str
-    converged_epoch: int | None
-    diverged_epoch: int | None
-    losses: np.ndarray  # epochs actually run (no trailing nan)
-    sharpness: tuple | None  # (epochs, values), values nan after the run stopped
-    stability: Curvature
-    rtol: float
-    dtype: str
-    epochs: int  # the horizon
-    model: str
-
-    @property
-    def outcome(self) -> str:
-        return _outcome(self)
-
-    @property
-    def units(self) -> float:
-        """The lr in units of 2 / lambda_0."""
-        return self.lr / self.stability.lr_crit
-
-
-def _trim(row):
-    row = np.asarray(row, dtype=np.float64)
-    finite_upto = np.flatnonzero(~np.isnan(row))
-    return row[: finite_upto[-1] + 1] if finite_upto.size else row[:1]
-
-
-def _model_runs(results) -> list[_ModelRun]:
-    """Flatten a ModelFitResult, a ModelSweepResult or a sequence of them into runs."""
-    if isinstance(results, (ModelFitResult, ModelSweepResult)):
-        results = [results]
+def _model_runs(results) -> list[_Run]:
+    """As :func:`_runs`, refusing any result that is not a non-linear model's."""
     linear_hint = ("these pictures are of a non-linear model: pass gdcore.fit(..., model="
                    "gdcore.models.mlp(...)) or gdcore.sweep(..., model=...) results")
-    if isinstance(results, (FitResult, SweepResult)):
-        raise TypeError(f"{linear_hint}, not a linear model's {type(results).__name__} (its "
-                        "sharpness is constant: gdcore.stability(X).lambda_max).")
+    if isinstance(results, _FITS + _SWEEPS):
+        if not _is_network(results):
+            raise TypeError(f"{linear_hint}, not a linear model's {type(results).__name__} (its "
+                            "sharpness is constant: gdcore.stability(X).lambda_max).")
+        results = [results]
     try:
         items = list(results)
     except TypeError:
         raise TypeError(f"{linear_hint}; got {type(results).__name__}.") from None
     if not items:
         raise ValueError("results is empty; pass at least one gdcore.fit(..., model=...) result.")
-    runs = []
     for r in items:
-        if isinstance(r, ModelFitResult):
-            runs.append(_ModelRun(r.lr, r.regime, r.status, r.converged_epoch, r.diverged_epoch,
-                                  _trim(r.losses), r.sharpness, r.stability, r.rtol, r.dtype,
-                                  r.horizon, r.model))
-        elif isinstance(r, ModelSweepResult):
-            for i, lr in enumerate(r.lrs):
-                sharp = None if r.sharpness is None else (r.sharpness[0], r.sharpness[1][i])
-                runs.append(_ModelRun(float(lr), r.regime[i], r.status[i], r.converged_epoch[i],
-                                      r.diverged_epoch[i], _trim(r.losses[i]), sharp, r.stability,
-                                      r.rtol, r.dtype, r.horizon, r.model))
-        else:
+        if not _is_network(r):
             raise TypeError(f"{linear_hint}; got a {type(r).__name__}.")
-    return runs
+    return [run for r in items for run in _result_runs(r)]
 
 
 def _refuse_model(obj, what, instead):
     """A clear TypeError when a non-linear model's result reaches a linear-only picture."""
     items = obj if isinstance(obj, (list, tuple)) else [obj]
     for r in items:
-        if isinstance(r, (ModelFitResult, ModelSweepResult)):
+        if _is_network(r):
             raise TypeError(
                 f"{what}; this is a {type(r).__name__} of the non-linear model {r.model!r}, which "
                 f"has no closed form to draw. Use gdcore.plot.{instead} instead."

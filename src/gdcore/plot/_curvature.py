@@ -11,8 +11,14 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gdcore.plot._common import REGIME_COLORS, _colors, _model_runs, _new_axes
-from gdcore.study import ModelSweepResult, SweepResult
+from gdcore.plot._common import (
+    _SWEEPS,
+    REGIME_COLORS,
+    _colors,
+    _is_network,
+    _model_runs,
+    _new_axes,
+)
 
 __all__ = ["edge_of_stability", "model_sweep"]
 
@@ -200,12 +206,12 @@ def model_sweep(sweep_result, *, ax=None, title=None):
     >>> fig.axes[0].get_xscale()
     'log'
     """
-    if not isinstance(sweep_result, ModelSweepResult):
+    if not (isinstance(sweep_result, _SWEEPS) and _is_network(sweep_result)):
         raise TypeError(
             "sweep_result must be a sweep of a non-linear model (gdcore.sweep(X, y, lrs, "
             f"model=gdcore.models.mlp(...))), got {type(sweep_result).__name__}"
             + ("; draw a linear model's sweep with gdcore.plot.sweep." if
-               isinstance(sweep_result, SweepResult) else ".")
+               isinstance(sweep_result, _SWEEPS) else ".")
         )
     s = sweep_result
     curv = s.stability

@@ -9,9 +9,16 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from gdcore.analysis import Curvature
-from gdcore.plot._common import REGIME_COLORS, _new_axes, _ratio, _refuse_model
+from gdcore.plot._common import (
+    _SWEEPS,
+    REGIME_COLORS,
+    _is_network,
+    _new_axes,
+    _ratio,
+    _refuse_model,
+)
 from gdcore.plot._curvature import _mark_bracket, _shade_bracket, model_sweep
-from gdcore.study import LRFinderResult, ModelSweepResult, SweepResult
+from gdcore.study import LRFinderResult, SweepResult
 
 __all__ = ["lr_find", "stability_map", "sweep"]
 
@@ -68,7 +75,7 @@ def sweep(sweep_result, *, ax=None, title=None):
     >>> fig.axes[0].get_xscale(), len(fig.axes)
     ('log', 2)
     """
-    if isinstance(sweep_result, ModelSweepResult):  # a non-linear model: no closed form
+    if isinstance(sweep_result, _SWEEPS) and _is_network(sweep_result):  # no closed form
         return model_sweep(sweep_result, ax=ax, title=title)
     if not isinstance(sweep_result, SweepResult):
         raise TypeError(f"sweep_result must be a gdcore.SweepResult (from gdcore.sweep), "
