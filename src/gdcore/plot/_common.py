@@ -11,9 +11,10 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from gdcore import study
 from gdcore.analysis import Curvature
 from gdcore.backends import host
-from gdcore.study import FitResult, ModelFitResult, ModelSweepResult, SweepResult
+from gdcore.study import FitResult, SweepResult
 
 __all__ = ["REGIME_COLORS", "_DATA_COLOR", "_FITS", "_INIT_COLOR", "_SWEEPS", "_Run", "_clip_gap",
            "_colors", "_fmt_loss", "_fmt_lr", "_fmt_w", "_gap_limits", "_host", "_is_network",
@@ -100,9 +101,10 @@ def _ratio(value: float, ref: float) -> str:
 
 
 # One run's and one sweep's result classes, whatever the model.  Whether a result is of a
-# linear model or a network is never read off its class: see _is_network.
-_FITS = (FitResult, ModelFitResult)
-_SWEEPS = (SweepResult, ModelSweepResult)
+# linear model or a network is never read off its class: see _is_network.  The study is folding
+# ModelFitResult/ModelSweepResult into FitResult/SweepResult; while they exist they count too.
+_FITS = tuple(c for c in (FitResult, getattr(study, "ModelFitResult", None)) if c is not None)
+_SWEEPS = tuple(c for c in (SweepResult, getattr(study, "ModelSweepResult", None)) if c is not None)
 
 
 def _is_network(result) -> bool:
