@@ -276,7 +276,7 @@ def lr_find(result, *, ax=None, title=None):
             continue
         color, ls = styles.get(name, ("0.3", ":"))
         h = ax.axvline(value, color=color, ls=ls, lw=1.4)
-        star = " (suggestion)" if name == r.method else ""
+        star = " (suggestion)" if name == r.suggest else ""
         handles.append(h)
         labels.append(f"{name} = {value:.3g} = {_ratio(value, ref)} {ref_name}{star}")
     handles += [h for h, _ in marks] + [h for h, _ in shade]
