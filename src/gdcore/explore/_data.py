@@ -71,7 +71,7 @@ class Explorer:
         The slider positions (``betas`` is ``[0.]`` for a non-linear model).
     model : str or None
         The non-linear model behind the page (e.g. ``"mlp[20] tanh"``); ``None``
-        for the linear model.  Then :attr:`sweep` is a ``ModelSweepResult``
+        for the linear model.  Then :attr:`sweep` is a network's ``SweepResult``
         with the sharpness trace of every run.
     """
 

@@ -11,7 +11,6 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from gdcore import study
 from gdcore.analysis import Curvature
 from gdcore.backends import host
 from gdcore.study import FitResult, SweepResult
@@ -102,9 +101,9 @@ def _ratio(value: float, ref: float) -> str:
 
 # One run's and one sweep's result classes, whatever the model.  Whether a result is of a
 # linear model or a network is never read off its class: see _is_network.  The study is folding
-# ModelFitResult/ModelSweepResult into FitResult/SweepResult; while they exist they count too.
-_FITS = tuple(c for c in (FitResult, getattr(study, "ModelFitResult", None)) if c is not None)
-_SWEEPS = tuple(c for c in (SweepResult, getattr(study, "ModelSweepResult", None)) if c is not None)
+# into FitResult/SweepResult: one family for every model.
+_FITS = (FitResult,)
+_SWEEPS = (SweepResult,)
 
 
 def _is_network(result) -> bool:

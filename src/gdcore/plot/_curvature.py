@@ -73,7 +73,7 @@ def edge_of_stability(results_or_sweep, *, relative=False, axes=None, title=None
 
     Parameters
     ----------
-    results_or_sweep : ModelFitResult, a sequence of them, or ModelSweepResult
+    results_or_sweep : FitResult, a sequence of them, or SweepResult (of a network)
         Results of :func:`gdcore.fit` or :func:`gdcore.sweep` with a
         non-linear ``model=`` and ``sharpness_every=k``.  One curve per lr,
         each with its ``2/lr`` line dashed in the same colour.
@@ -187,7 +187,7 @@ def model_sweep(sweep_result, *, ax=None, title=None):
 
     Parameters
     ----------
-    sweep_result : ModelSweepResult
+    sweep_result : SweepResult (of a network)
         From :func:`gdcore.sweep` with a non-linear ``model=``.
     ax : matplotlib.axes.Axes, optional
     title : str, optional

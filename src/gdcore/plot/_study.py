@@ -56,7 +56,7 @@ def sweep(sweep_result, *, ax=None, title=None):
     Parameters
     ----------
     sweep_result : gdcore.SweepResult
-        A sweep of a non-linear ``model=`` (a ``ModelSweepResult``) is drawn
+        A sweep of a non-linear ``model=`` (its ``stability`` is a :class:`gdcore.Curvature`) is drawn
         by :func:`model_sweep` instead: it has no closed form to mark.
     ax : matplotlib.axes.Axes, optional
         Epochs go on this axes (left), the final loss on a twin axes (right).

@@ -168,7 +168,7 @@ def _fit_result(study, runs, lr, base, opt, spec, sched, every) -> FitResult:
     W = np.asarray(prep.state.to_numpy(runs.W), dtype=np.float64)
     history = sharp = None
     if runs.history is not None:
-        H = np.asarray(prep.state.to_numpy(runs.history[: len(losses)]), dtype=np.float64)
+        H = np.asarray(prep.state.to_numpy(runs.history), dtype=np.float64)[: len(losses)]
         if every is not None:
             epochs, values = _pipeline.track(study, H, every, np.array([len(losses) - 1]))
             sharp = (epochs, values[0])
