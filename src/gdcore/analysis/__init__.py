@@ -18,10 +18,11 @@ from gdcore.analysis._predict import (
     predicted_gaps,
     simulate_gaps,
 )
+from gdcore.analysis._protocol import CurvatureResult
 from gdcore.analysis._quadratic import Quadratic, analyse, from_factor, gap_weights
 from gdcore.analysis._stability import Stability, stability_of
 
-__all__ = ["LANCZOS_STEPS", "Curvature", "Quadratic", "Stability", "analyse", "contraction",
+__all__ = ["LANCZOS_STEPS", "Curvature", "CurvatureResult", "Quadratic", "Stability", "analyse", "contraction",
            "from_factor", "gap_weights", "momentum_radii", "momentum_radius",
            "predicted_converged_epoch", "predicted_converged_epochs", "predicted_gaps",
            "simulate_gaps", "stability_of"]
