@@ -624,6 +624,7 @@ def _fit(args) -> int:
     import numpy as np
 
     import gdcore
+    from gdcore.backends import host
 
     if _is_nonlinear(args):
         return _fit_model(args)
@@ -646,10 +647,10 @@ def _fit(args) -> int:
     print(_table(rows))
     print(_table_note(args.epochs, args.rtol))
     for r in runs:
-        w = gdcore._inputs.host(r.weights).astype(np.float64)
+        w = host(r.weights).astype(np.float64)
         ws = ", ".join(f"{n}={v:.6g}" for n, v in zip(names, w))
         print(f"weights (lr={r.lr:.4g}, {r.status}): {ws}")
-    w_star = gdcore._inputs.host(runs[0].optimum.weights).astype(np.float64)
+    w_star = host(runs[0].optimum.weights).astype(np.float64)
     print("least-squares optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(names, w_star))
           + f"; L* = {runs[0].optimum.loss:.6g}")
     if args.standardize:
