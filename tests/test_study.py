@@ -197,7 +197,7 @@ def test_lr_find_linear_mode_and_bad_arguments():
     X, y = gdcore.make_linear(n=100, seed=0)
     r = gdcore.lr_find(X, y, lr_min=0.01, lr_max=2.0, mode="linear", steps=50)
     assert np.allclose(np.diff(r.lrs), np.diff(r.lrs)[0])
-    for kwargs in ({"mode": "log2"}, {"lr_max": 1e-7}, {"steps": 2}, {"method": "median"}):
+    for kwargs in ({"mode": "log2"}, {"lr_max": 1e-7}, {"steps": 2}, {"suggest": "median"}):
         with pytest.raises(ValueError):
             gdcore.lr_find(X, y, **kwargs)
 
