@@ -172,11 +172,12 @@ def main(argv=None) -> int:
     for backend, device in gpus.items():
         Xg, yg = on_device(X, backend, device), on_device(y, backend, device)
         for label, call in todo:
-            res, t_first, t_med = timed(lambda i, call=call: call(Xg, yg, backend, i), args.repeats)
+            res, t_first, t_med = timed(lambda i, call=call, X_=Xg, y_=yg, be=backend: call(X_, y_, be, i),
+                                        args.repeats)
             t_cpu = math.nan
             if not args.skip_cpu:
                 Xc, yc = on_device(X, backend, "cpu"), on_device(y, backend, "cpu")
-                _, _, t_cpu = timed(lambda i, call=call: call(Xc, yc, backend, i),
+                _, _, t_cpu = timed(lambda i, call=call, X_=Xc, y_=yc, be=backend: call(X_, y_, be, i),
                                     max(1, args.repeats // 2))
             dw = rel_weights(host(res.weights), host(ref[label].weights))
             dl = rel(res.losses, ref[label].losses)

@@ -21,7 +21,7 @@ import gdcore.plot as gplot  # noqa: E402
 LRS = (0.1, 0.7, 1.01)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _study(backend):
     """Small study on ``backend``: data, three recorded fits, a sweep and a range test."""
     X, y = gdcore.make_linear(n=40, seed=0, backend=backend)
@@ -204,7 +204,7 @@ EOS_X = np.linspace(-1, 1, 50)[:, None]
 EOS_Y = np.sin(4 * EOS_X[:, 0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model_study(backend):
     """A 1-20-1 tanh MLP on sin(4x): lr 0.25 and 0.5 x 2/lambda_0 tracked, and a sweep past 4/lambda_0."""
     m = gdcore.models.mlp((20,), seed=0)

@@ -129,7 +129,7 @@ def _names(X, y, prep, feature_names, target_name):
                          "pass one of them, e.g. y[:, 0].")
     if feature_names is None and library_of(X) == "pandas" and hasattr(X, "columns"):
         feature_names = [str(c) for c in X.columns]
-    if target_name is None and hasattr(y, "name") and isinstance(getattr(y, "name"), str):
+    if target_name is None and hasattr(y, "name") and isinstance(y.name, str):
         target_name = y.name
     d = prep.X.shape[1]
     if feature_names is None:

@@ -302,8 +302,10 @@ def build(D) -> str:
         cells = {"left": [], "right": [], "bottom": [], "top": [], "epochs": [], "kind": []}
         for j, i in zip(B.ravel(), L.ravel()):
             st, conv, _div, _pred = D.status[j][i]
-            cells["left"].append(left[i]); cells["right"].append(right[i])
-            cells["bottom"].append(bot[j]); cells["top"].append(top[j])
+            cells["left"].append(left[i])
+            cells["right"].append(right[i])
+            cells["bottom"].append(bot[j])
+            cells["top"].append(top[j])
             cells["epochs"].append(float(conv) if st == "converged" else float("nan"))
             cells["kind"].append(st)
         cells["epochs"] = [max(e, 1.0) if e == e else e for e in cells["epochs"]]
