@@ -219,6 +219,7 @@ def test_sweep_rows_equal_one_fit_per_lr(backend, value):
         assert sw.predicted_epochs[i] == r.predicted_epoch
 
 
+@optimizers.Optimizer.register
 class _GDThatMayRise(NamedTuple):
     """Plain GD declaring that its loss may rise: the driver must then not use the rise rule."""
 
@@ -228,9 +229,8 @@ class _GDThatMayRise(NamedTuple):
     lookahead = False
     init = optimizers.gd().init
     update = optimizers.gd().update
+    transition = optimizers.gd().transition
 
-    def heavy_ball(self):
-        return 0.0, False
 
 
 def test_the_divergence_rule_is_read_from_the_optimizer(backend):

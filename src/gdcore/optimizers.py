@@ -1,15 +1,22 @@
 """Optimizers as values, in the optax style.
 
-Each function returns a small immutable value with two pure methods,
-``init(W0, xp) -> state`` and ``update(grad, state, lr, xp) -> (delta, state)``,
-written once against the array API standard (see :mod:`gdcore.core._optim`),
-plus declared properties that the driver and the analysis read:
+Each function returns a small immutable value, an instance of
+:class:`Optimizer` (the declared protocol, :class:`gdcore.core.Optimizer`),
+with two pure methods, ``init(W0, xp) -> state`` and
+``update(grad, state, lr, xp) -> (delta, state)``, written once against the
+array API standard, plus declared properties that the driver and the
+analysis read:
 
 * ``may_rise``: whether the loss of a stable run may rise above its start
   (False only for plain gradient descent, where a rise proves divergence);
 * ``linear``: whether a step is a linear map of the error, so that the
   Hessian's spectrum predicts the run (gd, momentum; not :func:`adam`, whose
-  results therefore carry no prediction).
+  results therefore carry no prediction).  A linear optimizer gives that map
+  along one eigen-direction, ``transition(lam, lr)``, and every prediction
+  is derived from it.
+
+A new optimizer is a registered class in :mod:`gdcore.core` (see
+:class:`Optimizer`) and a validating factory here.
 
 Pass one to :func:`gdcore.fit`, :func:`gdcore.sweep`, :func:`gdcore.lr_find`
 or :class:`gdcore.GDRegressor` as ``optimizer=``; ``momentum=`` and
@@ -29,9 +36,9 @@ import math
 
 from gdcore._checks import check_real
 from gdcore.core._adam import Adam
-from gdcore.core._optim import GD, Momentum, Nesterov
+from gdcore.core._optim import GD, Momentum, Nesterov, Optimizer
 
-__all__ = ["adam", "gd", "momentum", "resolve"]
+__all__ = ["Optimizer", "adam", "gd", "momentum", "resolve", "shorthands"]
 
 
 def _number(value, name, lo, hi, *, lo_open=False, hint="", example="0.9"):
@@ -147,10 +154,22 @@ def adam(b1=0.9, b2=0.999, eps=1e-8):
     return Adam(b1, b2, eps_v)
 
 
-def _is_optimizer(obj) -> bool:
-    """An optimizer value: a NamedTuple of hyperparameters with init/update and the declared properties."""
-    return isinstance(obj, tuple) and all(
-        hasattr(obj, a) for a in ("init", "update", "may_rise", "linear", "lookahead", "name"))
+def shorthands(optimizer):
+    """The ``momentum=`` / ``nesterov=`` shorthands that mean ``optimizer``, or None.
+
+    ``(beta, nesterov)`` for what :func:`momentum` returns, ``None`` for any
+    other optimizer (:func:`gd`, :func:`adam`, one of your own): what results
+    report as their ``momentum`` and ``nesterov``.
+
+    Examples
+    --------
+    >>> from gdcore.optimizers import adam, momentum, shorthands
+    >>> shorthands(momentum(0.5)), shorthands(momentum(0.5, nesterov=True)), shorthands(adam())
+    ((0.5, False), (0.5, True), None)
+    """
+    if isinstance(optimizer, (Momentum, Nesterov)):
+        return optimizer.beta, isinstance(optimizer, Nesterov)
+    return None
 
 
 def resolve(optimizer=None, momentum_beta=0.0, nesterov=False):
@@ -173,7 +192,7 @@ def resolve(optimizer=None, momentum_beta=0.0, nesterov=False):
         if not isinstance(nesterov, bool):
             raise TypeError(f"nesterov must be True or False, got {nesterov!r}.")
         return momentum(beta, nesterov) if (beta > 0 or nesterov) else gd()
-    if not _is_optimizer(optimizer):
+    if not isinstance(optimizer, Optimizer):
         raise TypeError(
             f"optimizer must be an optimizer value such as gdcore.optimizers.adam(), "
             f"gdcore.optimizers.momentum(0.9) or gdcore.optimizers.gd(); got {optimizer!r}."

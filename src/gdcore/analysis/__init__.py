@@ -2,27 +2,28 @@
 
 For the linear model the loss is a quadratic and everything has a closed form
 (:mod:`._quadratic`: the factor of ``[X | y]``, ``w*``, ``L*`` and the
-Hessian's spectrum; :mod:`._predict`: every predicted loss curve;
-:mod:`._stability`: :class:`Stability`).  A model non-linear in its weights
-has a moving Hessian, whose top eigenvalue at ``w0`` is measured
-(:class:`Curvature`).  Nothing here imports an array library but numpy.
+Hessian's spectrum; :mod:`._predict`: every predicted loss curve, derived from
+a linear optimizer's ``transition``; :mod:`._stability`: :class:`Stability`).
+A model non-linear in its weights has a moving Hessian, whose top eigenvalue
+at ``w0`` is measured (:class:`Curvature`).  Nothing here imports an array
+library but numpy.
 """
 
 from gdcore.analysis._curvature import LANCZOS_STEPS, Curvature
 from gdcore.analysis._predict import (
-    contraction,
-    momentum_radii,
-    momentum_radius,
     predicted_converged_epoch,
     predicted_converged_epochs,
     predicted_gaps,
-    simulate_gaps,
+    simulate,
+    spectral_radius,
+    transition_matrices,
+    transition_order,
 )
 from gdcore.analysis._protocol import CurvatureResult
 from gdcore.analysis._quadratic import Quadratic, analyse, from_factor, gap_weights
 from gdcore.analysis._stability import Stability, stability_of
 
-__all__ = ["LANCZOS_STEPS", "Curvature", "CurvatureResult", "Quadratic", "Stability", "analyse", "contraction",
-           "from_factor", "gap_weights", "momentum_radii", "momentum_radius",
-           "predicted_converged_epoch", "predicted_converged_epochs", "predicted_gaps",
-           "simulate_gaps", "stability_of"]
+__all__ = ["LANCZOS_STEPS", "Curvature", "CurvatureResult", "Quadratic", "Stability", "analyse",
+           "from_factor", "gap_weights", "predicted_converged_epoch", "predicted_converged_epochs",
+           "predicted_gaps", "simulate", "spectral_radius", "stability_of", "transition_matrices",
+           "transition_order"]

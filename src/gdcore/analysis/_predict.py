@@ -3,101 +3,243 @@
 Everything the definitions call "predicted" (docs/definitions.md) is computed
 here, on the host in float64, from the Hessian's spectrum and the loss-gap
 weight of each eigen-direction (:func:`gdcore.analysis.gap_weights`).
+
+A linear optimizer (``opt.linear``) says how one step moves the error along
+an eigen-direction through one hook, ``opt.transition(lam, lr)``: the rows of
+the small matrix ``A`` with ``x_{k+1} = A x_k``, ``x = (e, state...)``,
+``x_0 = (e_0, 0, ...)`` (:class:`gdcore.core.Optimizer`).  Everything else is
+derived here, for every optimizer alike: its matrices
+(:func:`transition_matrices`), its spectral radius (:func:`spectral_radius`)
+and its exact trajectory under any lr table (:func:`simulate`).  A 1 x 1
+transition (plain gradient descent) at a constant lr also has the closed form
+``sum_i a_i A_i**(2k)`` (:func:`predicted_gaps`) and its fast converged epoch
+(:func:`predicted_converged_epochs`).
 """
 
 from __future__ import annotations
 
-
 import numpy as np
 
-__all__ = ["momentum_radii", "momentum_radius", "predicted_converged_epoch",
-           "predicted_converged_epochs", "predicted_gaps", "simulate_gaps"]
+from gdcore.core._optim import GD
 
-def predicted_gaps(eigenvalues, a, lr, epochs) -> np.ndarray:
-    """Predicted loss gap ``L(w_k) - L*`` for k = 0..epochs (exact for a quadratic)."""
-    k = np.arange(epochs + 1, dtype=np.float64)[:, None]
-    r = (1.0 - lr * eigenvalues) ** 2
+__all__ = ["predicted_converged_epoch", "predicted_converged_epochs", "predicted_gaps", "simulate",
+           "spectral_radius", "transition_matrices", "transition_order"]
+
+
+def _per_run(opt):
+    """``opt`` with each hyperparameter a float64 array with a trailing axis for the eigenvalues.
+
+    A number becomes shape (1,), one value per run (K,) becomes (K, 1): the
+    hyperparameters then broadcast against ``lr (K, 1) * lam (d,)``.
+    """
+    if not opt.linear:
+        raise ValueError(f"{opt.name} is not a linear recurrence; the spectrum does not predict it.")
+    return type(opt)(*(np.asarray(h, dtype=np.float64)[..., None] for h in opt))
+
+
+def _rows(opt, lam, lr):
+    """``opt.transition(lam, lr)`` as a list of rows of float64 arrays."""
+    return [[np.asarray(v, dtype=np.float64) for v in row] for row in opt.transition(lam, lr)]
+
+
+def transition_order(opt) -> int:
+    """The size m of ``opt``'s transition matrix: 1 for gd, 2 for heavy ball and Nesterov.
+
+    Examples
+    --------
+    >>> from gdcore import optimizers
+    >>> from gdcore.analysis import transition_order
+    >>> transition_order(optimizers.gd()), transition_order(optimizers.momentum(0.5))
+    (1, 2)
+    """
+    return len(_per_run(opt).transition(1.0, 1.0))
+
+
+def transition_matrices(opt, eigenvalues, lr) -> np.ndarray:
+    """The transition matrix of ``opt`` at every lr and eigenvalue, shape ``lr.shape + (d, m, m)``.
+
+    ``lr`` is a number or an array of runs (K,); ``opt``'s hyperparameters are
+    numbers or one value per run, as ``lr``.
+
+    Examples
+    --------
+    >>> from gdcore import optimizers
+    >>> from gdcore.analysis import transition_matrices
+    >>> transition_matrices(optimizers.momentum(0.5), [1.0], 0.5)[0].tolist()
+    [[0.5, 0.5], [-0.5, 0.5]]
+    """
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    lr = np.asarray(lr, dtype=np.float64)[..., None]
+    rows = _rows(_per_run(opt), lam, lr)
+    shape = np.broadcast_shapes(lam.shape, lr.shape, *(v.shape for row in rows for v in row))
+    return np.stack([np.stack([np.broadcast_to(v, shape) for v in row], axis=-1) for row in rows],
+                    axis=-2)
+
+
+def spectral_radius(opt, eigenvalues, lr, *, per_direction=False):
+    """The largest eigenvalue modulus of ``opt``'s transition: the contraction per epoch.
+
+    Along an eigen-direction the error shrinks (or grows) like ``rho ** k``
+    and its loss gap like ``rho ** (2k)``; ``rho >= 1`` means divergence.
+    For gd ``rho = |1 - lr lambda|``; for heavy ball the largest root modulus
+    of ``z^2 - (1 + beta - lr lambda) z + beta``.
+
+    Parameters
+    ----------
+    opt : gdcore.core.Optimizer
+        A linear optimizer; its hyperparameters numbers or one value per run.
+    eigenvalues : array_like, (d,)
+        The eigenvalues (the callers pass the positive ones).
+    lr : float or array_like, (K,)
+        One learning rate per run.
+    per_direction : bool, default False
+        Return every eigen-direction's radius, ``lr.shape + (d,)``, instead of
+        the largest, ``lr.shape`` (0 when there is no eigenvalue).
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    ValueError
+        When ``opt`` is not linear (Adam).
+
+    Examples
+    --------
+    >>> from gdcore import optimizers
+    >>> from gdcore.analysis import spectral_radius
+    >>> float(spectral_radius(optimizers.gd(), [1.0, 3.0], 0.5))
+    0.5
+    >>> r = spectral_radius(optimizers.momentum(0.25), [1.0, 3.0], 0.5, per_direction=True)
+    >>> r.round(12).tolist()                 # complex roots: both of modulus sqrt(beta)
+    [0.5, 0.5]
+    """
+    A = transition_matrices(opt, eigenvalues, lr)
+    m = A.shape[-1]
     with np.errstate(all="ignore"):
-        terms = np.where(a > 0, a * r**k, 0.0)
-    return terms.sum(axis=1)
+        if m == 1:
+            r = np.abs(A[..., 0, 0])
+        elif m == 2:  # the roots of z^2 - t z + p in closed form: the same eigenvalues, faster
+            t = A[..., 0, 0] + A[..., 1, 1]
+            p = A[..., 0, 0] * A[..., 1, 1] - A[..., 0, 1] * A[..., 1, 0]
+            disc = np.sqrt((t * t - 4.0 * p).astype(complex))
+            r = np.maximum(np.abs((t + disc) / 2), np.abs((t - disc) / 2))
+        else:
+            r = np.abs(np.linalg.eigvals(A)).max(axis=-1, initial=0.0)
+    return r if per_direction else r.max(axis=-1, initial=0.0)
 
 
-def simulate_gaps(eigenvalues, a, lrs, beta, nesterov, epochs) -> np.ndarray:
-    """Predicted loss gap for k = 0..epochs with momentum and/or a schedule.
+def simulate(opt, eigenvalues, lrs, epochs, *, a=None, e0=1.0) -> np.ndarray:
+    """The exact trajectory of a linear optimizer on the eigen-components, for any lr table.
 
-    In the eigenbasis of H the error components are independent scalars
-    ``e_i`` with gradient ``lambda_i e_i``; each one follows the same update
-    as the weights (heavy ball: ``v = beta v - lr_k lambda e``, ``e = e + v``;
-    Nesterov: the gradient at ``e + beta v``), so simulating d scalars gives
-    the exact loss curve ``sum_i a_i e_i(k)**2`` (``a_i = (lambda_i/2) c_i**2``)
-    at O(d) per epoch, whatever n is.
+    In the eigenbasis of H the error components are independent: each one
+    moves by ``opt``'s transition at that epoch's lr, from ``x_0 = (e0, 0,
+    ...)``, so simulating d small vectors gives the exact run at O(d) per
+    epoch, whatever n is.
 
-    ``lrs`` is (epochs,) for one run, or (R, epochs) with ``beta`` (R,) for R
-    runs at once; the result is then (R, epochs + 1).
+    Parameters
+    ----------
+    opt : gdcore.core.Optimizer
+        A linear optimizer; its hyperparameters numbers or one value per run.
+    eigenvalues : array_like, (d,)
+    lrs : array_like, (epochs,) or (R, epochs)
+        The lr of every epoch, for one run or for R runs.
+    epochs : int
+    a : array_like, (d,), optional
+        The loss-gap weights (``a_i = (lambda_i / 2) c_i**2``): return the loss
+        gaps ``sum_i a_i e_i(k)**2``, ``(R, epochs + 1)``.
+    e0 : float or array_like, (d,), default 1.0
+        The starting error components; without ``a`` the components
+        ``e_i(k)`` are returned, ``(R, epochs + 1, d)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Without the leading R axis when ``lrs`` is 1-D.
+
+    Examples
+    --------
+    >>> from gdcore import optimizers
+    >>> from gdcore.analysis import simulate
+    >>> simulate(optimizers.gd(), [1.0], [0.5, 0.5], 2, e0=4.0)[:, 0].tolist()
+    [4.0, 2.0, 1.0]
+    >>> simulate(optimizers.momentum(0.5), [1.0], [1.0, 1.0, 1.0], 3, a=[0.5]).tolist()
+    [0.5, 0.0, 0.125, 0.03125]
     """
     lam = np.asarray(eigenvalues, dtype=np.float64)
     lrs = np.asarray(lrs, dtype=np.float64)
     many = lrs.ndim == 2
     L = lrs if many else lrs[None, :]
-    B = np.broadcast_to(np.asarray(beta, dtype=np.float64), (L.shape[0],))[:, None]
-    e = np.ones((L.shape[0], lam.size))
-    v = np.zeros_like(e)
-    out = np.empty((L.shape[0], epochs + 1))
+    if L.shape[1] < epochs:
+        raise ValueError(f"simulate: {L.shape[1]} learning rates for {epochs} epochs.")
+    R, d = L.shape[0], lam.size
+    per = _per_run(opt)
+    m = transition_order(opt)
+    x = [np.array(np.broadcast_to(np.asarray(e0, dtype=np.float64), (R, d)))]
+    x += [np.zeros((R, d)) for _ in range(m - 1)]
+    if a is None:
+        out = np.empty((R, epochs + 1, d))
+        out[:, 0] = x[0]
+    else:
+        a = np.asarray(a, dtype=np.float64)
+        out = np.empty((R, epochs + 1))
+        out[:, 0] = np.sum(a * x[0] * x[0], axis=1)
+    A = col = None
     with np.errstate(all="ignore"):
-        out[:, 0] = np.sum(a)
         for k in range(epochs):
-            point = e + B * v if nesterov else e
-            v = B * v - L[:, k : k + 1] * lam * point
-            e = e + v
-            out[:, k + 1] = np.sum(a * e * e, axis=1)
+            if col is None or not np.array_equal(L[:, k : k + 1], col):  # a constant lr: A once
+                col = L[:, k : k + 1]
+                A = _rows(per, lam, col)
+            new = []
+            for row in A:
+                acc = row[0] * x[0]
+                for j in range(1, m):
+                    acc = acc + row[j] * x[j]
+                new.append(acc)
+            x = new
+            if a is None:
+                out[:, k + 1] = x[0]
+            else:
+                out[:, k + 1] = np.sum(a * x[0] * x[0], axis=1)
     return out if many else out[0]
 
 
-def momentum_radius(eigenvalues, lr, beta, nesterov=False) -> float:
-    """Spectral radius of the momentum iteration over positive eigenvalues.
+def _squared_factor(opt, eigenvalues, lr) -> np.ndarray:
+    """``A**2`` of a 1 x 1 transition (gd: ``(1 - lr lambda)**2``), shape ``lr.shape + (d,)``."""
+    A = transition_matrices(GD() if opt is None else opt, eigenvalues, lr)
+    if A.shape[-1] != 1:
+        raise ValueError(f"{opt.name} moves {A.shape[-1]} coordinates per direction: no closed form; "
+                         "use simulate.")
+    return A[..., 0, 0] ** 2
 
-    Each eigen-direction follows ``e_{k+1} = (1 + beta) q e_k - beta q e_{k-1}``
-    with ``q = 1 - lr lambda`` (Nesterov) or ``e_{k+1} = (1 + beta - lr lambda)
-    e_k - beta e_{k-1}`` (heavy ball); the radius is the largest root modulus of
-    its characteristic polynomial ``z^2 - t z + p``.
+
+def predicted_gaps(eigenvalues, a, lr, epochs, opt=None) -> np.ndarray:
+    """Predicted loss gap ``L(w_k) - L*`` for k = 0..epochs (exact for a quadratic).
+
+    ``sum_i a_i r_i**k`` with ``r_i = (1 - lr lambda_i)**2`` for plain gradient
+    descent (``opt`` None), the square of the transition of any optimizer
+    whose transition is 1 x 1.
     """
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    if nesterov:
-        q = 1.0 - lr * lam
-        t, p = (1.0 + beta) * q, beta * q
-    else:
-        t, p = 1.0 + beta - lr * lam, np.full_like(lam, beta)
-    disc = np.sqrt((t * t - 4 * p).astype(complex))
-    roots = np.abs(np.stack([(t + disc) / 2, (t - disc) / 2]))
-    return float(roots.max()) if lam.size else 0.0
+    k = np.arange(epochs + 1, dtype=np.float64)[:, None]
+    r = _squared_factor(opt, eigenvalues, lr)
+    with np.errstate(all="ignore"):
+        terms = np.where(a > 0, a * r**k, 0.0)
+    return terms.sum(axis=1)
 
 
-def momentum_radii(eigenvalues, lrs, betas, nesterov=False) -> np.ndarray:
-    """:func:`momentum_radius` of every ``(lrs[j], betas[j])`` pair at once, (K,)."""
-    lam = np.asarray(eigenvalues, dtype=np.float64)[None, :]
-    lr = np.asarray(lrs, dtype=np.float64)[:, None]
-    beta = np.broadcast_to(np.asarray(betas, dtype=np.float64), (lr.shape[0],))[:, None]
-    if lam.size == 0:
-        return np.zeros(lr.shape[0])
-    if nesterov:
-        q = 1.0 - lr * lam
-        t, p = (1.0 + beta) * q, beta * q
-    else:
-        t, p = 1.0 + beta - lr * lam, np.broadcast_to(beta, (lr.shape[0], lam.size))
-    disc = np.sqrt((t * t - 4 * p).astype(complex))
-    return np.maximum(np.abs((t + disc) / 2), np.abs((t - disc) / 2)).max(axis=1)
-
-
-def predicted_converged_epoch(eigenvalues, a, lr, rtol) -> int | None:
+def predicted_converged_epoch(eigenvalues, a, lr, rtol, opt=None) -> int | None:
     """Smallest k whose predicted gap is <= ``rtol`` times the initial gap; None if never."""
-    k = predicted_converged_epochs(eigenvalues, a, np.asarray([lr], dtype=np.float64), rtol)[0]
+    k = predicted_converged_epochs(eigenvalues, a, np.asarray([lr], dtype=np.float64), rtol, opt)[0]
     return None if k < 0 else int(k)
 
 
-def predicted_converged_epochs(eigenvalues, a, lrs, rtol) -> np.ndarray:
+def predicted_converged_epochs(eigenvalues, a, lrs, rtol, opt=None) -> np.ndarray:
     """:func:`predicted_converged_epoch` for many learning rates at once, -1 for never.
 
-    The gap ``sum_i a_i r_i**k`` (``r_i = (1 - lr lambda_i)**2``) is non-increasing
+    The gap ``sum_i a_i r_i**k`` (``r_i = (1 - lr lambda_i)**2`` for plain
+    gradient descent, ``opt`` None; the squared 1 x 1 transition of ``opt``,
+    whose hyperparameters may be one value per lr) is non-increasing
     in k when every ``r_i <= 1``, so the answer is found by bisection, vectorised
     over the learning rates: about 60 numpy passes over a (K, d) array, whatever K.
     """
@@ -109,7 +251,7 @@ def predicted_converged_epochs(eigenvalues, a, lrs, rtol) -> np.ndarray:
     target = rtol * gap0
     live = a > 0
     av = a[live]
-    r = (1.0 - lrs[:, None] * eigenvalues[live][None, :]) ** 2  # (K, d')
+    r = _squared_factor(opt, eigenvalues[live], lrs)  # (K, d')
     stuck = np.where(r == 1.0, av, 0.0).sum(axis=1)  # components that never shrink
     ok = ~np.any(r > 1.0, axis=1) & (stuck <= target)
     moving = r < 1.0
@@ -182,14 +324,3 @@ def _newton_bracket(lo, hi, ok, moving, av, r, stuck, target, gap, steps=4):
         hi = hi.copy()
         hi[rows[fits]] = cand[rows[fits]]
     return new_lo, hi
-
-
-
-def contraction(eigenvalues, lr, beta):
-    """Per-direction contraction factor per epoch: |1 - lr lambda| (plain), the root modulus (momentum)."""
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    lr = np.asarray(lr, dtype=np.float64)[..., None]
-    beta = np.asarray(beta, dtype=np.float64)[..., None]
-    t = 1.0 + beta - lr * lam
-    disc = np.sqrt((t * t - 4.0 * beta).astype(complex))
-    return np.maximum(np.abs((t + disc) / 2), np.abs((t - disc) / 2))

@@ -9,12 +9,9 @@ from typing import Any
 import numpy as np
 
 from gdcore._checks import check_lr, check_positive
-from gdcore.analysis._predict import (
-    momentum_radii,
-    momentum_radius,
-    predicted_converged_epoch,
-)
+from gdcore.analysis._predict import predicted_converged_epoch, spectral_radius
 from gdcore.analysis._quadratic import Quadratic, from_factor
+from gdcore.core._optim import Momentum, Nesterov
 
 __all__ = ["Stability", "stability_of"]
 
@@ -169,15 +166,34 @@ class Stability:
         return np.select([critical, lr > crit, monotone], ["critical", "divergent", "monotone"],
                          "oscillating").tolist()
 
-    def momentum_regimes(self, lrs, betas, nesterov=False) -> list[str]:
-        """:meth:`momentum_regime` of every ``(lrs[j], betas[j])`` pair, vectorised."""
-        r = momentum_radii(self._positive, lrs, betas, nesterov)
+    def optimizer_regimes(self, optimizer, lrs) -> list[str]:
+        """``"stable"``, ``"critical"`` or ``"divergent"`` of a linear optimizer at every lr.
+
+        Read from the spectral radius of the optimizer's transition
+        (:func:`gdcore.analysis.spectral_radius`) over the positive
+        eigenvalues; its hyperparameters may be one value per lr.  For plain
+        gradient descent :meth:`regimes` tells monotone from oscillating.
+
+        Examples
+        --------
+        >>> import gdcore
+        >>> s = gdcore.stability([[1.0, 0.0], [0.0, 1.0]])   # lambda = 1, 1
+        >>> s.optimizer_regimes(gdcore.optimizers.momentum(0.5), [1.0, 3.0, 3.5])
+        ['stable', 'critical', 'divergent']
+        """
+        r = spectral_radius(optimizer, self._positive, np.atleast_1d(np.asarray(lrs, dtype=np.float64)))
         return np.select([np.abs(r - 1.0) <= 1e-12, r < 1.0], ["critical", "stable"],
                          "divergent").tolist()
+
+    def momentum_regimes(self, lrs, betas, nesterov=False) -> list[str]:
+        """:meth:`momentum_regime` of every ``(lrs[j], betas[j])`` pair, vectorised."""
+        return self.optimizer_regimes(_heavy_ball(np.asarray(betas, dtype=np.float64), nesterov), lrs)
 
     # -- momentum ----------------------------------------------------------
     def momentum_stable(self, lr, beta) -> bool:
         """Heavy ball converges iff ``0 < lr * lambda < 2 (1 + beta)`` for every eigenvalue, ``0 <= beta < 1``.
+
+        That is, iff ``0 <= beta < 1`` and :meth:`momentum_rho` is below 1.
 
         Examples
         --------
@@ -186,7 +202,7 @@ class Stability:
         >>> s.momentum_stable(3.0, 0.6), s.momentum_stable(3.0, 0.4)
         (True, False)
         """
-        return bool(0.0 <= beta < 1.0 and 0 < lr * self.lambda_max < 2.0 * (1.0 + beta))
+        return bool(0.0 <= beta < 1.0 and lr * self.lambda_max > 0 and self.momentum_rho(lr, beta) < 1.0)
 
     def momentum_rho(self, lr, beta, nesterov=False) -> float:
         """Predicted contraction per epoch of heavy ball (or Nesterov) momentum.
@@ -203,7 +219,7 @@ class Stability:
         >>> round(s.momentum_rho(lr, beta), 6) == round(beta ** 0.5, 6)
         True
         """
-        return momentum_radius(self._positive, float(lr), float(beta), nesterov)
+        return float(spectral_radius(_heavy_ball(float(beta), nesterov), self._positive, float(lr)))
 
     def momentum_regime(self, lr, beta, nesterov=False) -> str:
         """``"stable"``, ``"critical"`` or ``"divergent"`` for momentum ``beta`` at ``lr``."""
@@ -329,6 +345,11 @@ class Stability:
             "lr_crit": self.lr_crit,
             "lr_opt": self.lr_opt,
         }
+
+
+def _heavy_ball(beta, nesterov):
+    """The heavy-ball (or Nesterov) optimizer value of ``beta`` (a number, or one per run)."""
+    return Nesterov(beta) if nesterov else Momentum(beta)
 
 
 def stability_of(quad: Quadratic, prepare=None) -> Stability:

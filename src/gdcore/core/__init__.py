@@ -6,8 +6,9 @@ numpy, torch, jax and ``array_api_strict``.  Nothing in this package imports
 numpy, torch or jax.
 
 The pieces: the loss and its gradient (``_mse``), the two kinds of problem
-(``_problem``), the optimizers as values (``_optim``), the one epoch driver
-and its convergence bookkeeping (``_loop``), the QR used by the analysis
+(``_problem``), the optimizers as values and their declared protocol
+:class:`Optimizer` (``_optim``, ``_adam``), the one epoch driver and its
+convergence bookkeeping (``_loop``), the QR used by the analysis
 (``_qr``), standardization (``_scale``) and the Lanczos iteration that
 measures curvature from Hessian-vector products (``_curvature``).
 """
@@ -38,7 +39,7 @@ from gdcore.core._mse import (
     gram_loss,
 )
 from gdcore.core._models import ACTIVATIONS, MLPSpec, ModelProblem
-from gdcore.core._optim import GD, Momentum, MomentumState, Nesterov, NoState
+from gdcore.core._optim import GD, Momentum, MomentumState, Nesterov, NoState, Optimizer
 from gdcore.core._problem import DataProblem, ReducedProblem
 from gdcore.core._qr import cholesky_qr2, gram_rows, qr_rows, tsqr
 from gdcore.core._scale import standardize
@@ -58,6 +59,7 @@ __all__ = [
     "MomentumState",
     "Nesterov",
     "NoState",
+    "Optimizer",
     "ReducedProblem",
     "RunState",
     "Thresholds",

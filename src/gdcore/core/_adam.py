@@ -10,13 +10,15 @@ decay) and ``optax.adam``::
 
 Adam is not a linear map of the error (it divides by a running root mean
 square of the gradient), so the Hessian's spectrum predicts neither its loss
-curve nor its converged epoch: ``linear`` is False and gdcore reports no
-prediction.  Its loss may rise on a run that then converges: ``may_rise``.
+curve nor its converged epoch: ``linear`` is False, it has no
+``transition``, and gdcore reports no prediction.  Its loss may rise on a run that then converges: ``may_rise``.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+
+from gdcore.core._optim import Optimizer
 
 __all__ = ["Adam", "AdamState"]
 
@@ -29,6 +31,7 @@ class AdamState(NamedTuple):
     count: Any
 
 
+@Optimizer.register
 class Adam(NamedTuple):
     """Adam with bias-corrected moments; ``b1``, ``b2``, ``eps`` floats or one value per run.
 
@@ -67,6 +70,3 @@ class Adam(NamedTuple):
         denom = xp.sqrt(nu) / xp.sqrt(1 - self.b2**count) + self.eps
         return -step * mu / denom, AdamState(mu=mu, nu=nu, count=count)
 
-    def heavy_ball(self):
-        """Adam is no heavy-ball recurrence: there are no coefficients to simulate."""
-        raise ValueError("adam is not a linear recurrence; the spectrum does not predict it.")

@@ -1,7 +1,9 @@
 """Optimizers as values: pure ``init`` / ``update`` pairs, written once against the standard.
 
-An optimizer is a small ``NamedTuple`` whose fields are its hyperparameters
-(plain floats, or one value per run) and whose two methods are pure:
+Every optimizer is an instance of :class:`Optimizer`, the declared protocol
+(as optax declares ``GradientTransformation``): a small ``NamedTuple`` whose
+fields are its hyperparameters (plain floats, or one value per run), whose
+class is registered with :class:`Optimizer`, and whose two methods are pure:
 
 * ``init(W0, xp) -> state``: the optimizer's state for weights ``W0``;
 * ``update(grad, state, lr, xp) -> (delta, state)``: the step to add to the
@@ -13,7 +15,7 @@ every optimizer alike.  Because the optimizer itself is a ``NamedTuple`` of
 numbers, jax traces its hyperparameters: a new beta does not recompile, only a
 new *kind* of optimizer does (the class is part of the pytree's structure).
 
-Two declared properties tell the driver and the analysis what they may assume,
+Declared properties tell the driver and the analysis what they may assume,
 instead of re-deriving it from flags:
 
 * ``may_rise``: whether the loss of a *stable* run may rise above its start.
@@ -22,24 +24,90 @@ instead of re-deriving it from flags:
   momentum or Adam a stable run may overshoot first.
 * ``linear``: whether one step is a fixed linear map of the error for a given
   lr (gd, heavy ball, Nesterov).  Only then does the spectrum of the Hessian
-  predict the run; :meth:`heavy_ball` gives the analysis the coefficients.
-
-``lookahead``: when True, the gradient is taken at
-``gradient_point(W, state, xp)`` instead of ``W`` (Nesterov).  ``name`` is
-the optimizer's name in results.
+  predict the run, and the optimizer says how through one hook,
+  :meth:`Optimizer.transition`: that linear map along one eigen-direction.
+* ``lookahead``: when True, the gradient is taken at
+  ``gradient_point(W, state, xp)`` instead of ``W`` (Nesterov).
+* ``name``: the optimizer's name in results.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import abc
+from typing import Any, ClassVar, NamedTuple
 
-__all__ = ["GD", "Momentum", "MomentumState", "Nesterov", "NoState"]
+__all__ = ["GD", "Momentum", "MomentumState", "Nesterov", "NoState", "Optimizer"]
+
+
+class Optimizer(abc.ABC):
+    """The optimizer protocol: ``isinstance(opt, Optimizer)`` is a declared fact, never a guess.
+
+    A class is an optimizer because it says so, by registering with this
+    class; an object that merely has the right attribute names is not one.
+    ``NamedTuple`` classes cannot derive from a base class, so an optimizer
+    joins by decorating its class::
+
+        @Optimizer.register
+        class MyOptimizer(NamedTuple):
+            beta: Any = 0.9          # hyperparameters: numbers, or one value per run
+
+            name = "mine"            # the name in results
+            may_rise = True          # a stable run's loss may rise above its start
+            linear = True            # one step is a linear map of the error
+            lookahead = False        # True: define gradient_point(W, state, xp)
+
+            def init(self, W0, xp): ...
+            def update(self, grad, state, lr, xp): ...
+            def transition(self, lam, lr): ...   # linear optimizers only
+
+    Then export a validating factory from :mod:`gdcore.optimizers`; the
+    driver, the predictions and the regimes need nothing else.
+
+    Every method must be written against the array API standard (``xp``);
+    :meth:`transition` uses only ``+``, ``-`` and ``*``, so that the host
+    analysis can call it with numpy arrays.
+    """
+
+    __slots__ = ()
+
+    name: ClassVar[str]
+    may_rise: ClassVar[bool]
+    linear: ClassVar[bool]
+    lookahead: ClassVar[bool]
+
+    @abc.abstractmethod
+    def init(self, W0, xp):
+        """The optimizer's state for weights ``W0`` (a ``NamedTuple`` of arrays)."""
+
+    @abc.abstractmethod
+    def update(self, grad, state, lr, xp):
+        """``(delta, state)``: the step to add to the weights and the new state."""
+
+    def transition(self, lam, lr):
+        """One step along an eigen-direction of the Hessian, as the rows of a matrix (linear only).
+
+        On the quadratic loss the error ``e`` along an eigenvector with
+        eigenvalue ``lam`` has gradient ``lam * e``, and a linear optimizer
+        moves the vector ``x = (e, s_1, ..., s_{m-1})`` (the error, then the
+        optimizer's state along the same direction) by ``x_{k+1} = A x_k``
+        with ``A`` depending on ``lam`` and that epoch's ``lr`` only.  The
+        state starts at zero: ``x_0 = (e_0, 0, ..., 0)``.  Return ``A`` as
+        ``m`` rows of ``m`` entries, numbers or arrays that broadcast with
+        ``lam * lr`` (and with the hyperparameters, one value per run).
+
+        Plain gradient descent is ``((1 - lr lam,),)``; heavy ball, with its
+        velocity as the state, ``((1 - lr lam, beta), (-lr lam, beta))``.
+        From it the analysis derives the spectral radius, the regimes and the
+        exact loss curve under any lr schedule.
+        """
+        raise ValueError(f"{self.name} is not a linear recurrence; the spectrum does not predict it.")
 
 
 class NoState(NamedTuple):
     """The (empty) state of plain gradient descent."""
 
 
+@Optimizer.register
 class GD(NamedTuple):
     """Plain gradient descent: ``delta = -lr * grad``.
 
@@ -68,9 +136,10 @@ class GD(NamedTuple):
         """``(-lr * grad, state)``."""
         return -lr * grad, state
 
-    def heavy_ball(self):
-        """``(beta, nesterov)`` of the equivalent heavy-ball recurrence: ``(0.0, False)``."""
-        return 0.0, False
+    def transition(self, lam, lr):
+        """``e' = (1 - lr lam) e``: the 1 x 1 case (see :meth:`Optimizer.transition`)."""
+        return ((1 - lr * lam,),)
+
 
 
 class MomentumState(NamedTuple):
@@ -79,6 +148,7 @@ class MomentumState(NamedTuple):
     V: Any
 
 
+@Optimizer.register
 class Momentum(NamedTuple):
     """Heavy-ball momentum: ``V = beta V - lr g(W)``, ``delta = V``.
 
@@ -114,11 +184,17 @@ class Momentum(NamedTuple):
         V = self.beta * state.V - lr * grad
         return V, MomentumState(V=V)
 
-    def heavy_ball(self):
-        """``(beta, nesterov)``: the coefficients the analysis simulates."""
-        return self.beta, False
+    def transition(self, lam, lr):
+        """``v' = beta v - lr lam e``, ``e' = e + v'`` on ``(e, v)`` (see :meth:`Optimizer.transition`).
+
+        Its eigenvalues are the roots of ``z^2 - (1 + beta - lr lam) z + beta``,
+        those of the textbook recurrence ``e_{k+1} = (1 + beta - lr lam) e_k - beta e_{k-1}``.
+        """
+        return ((1 - lr * lam, self.beta), (-lr * lam, self.beta))
 
 
+
+@Optimizer.register
 class Nesterov(NamedTuple):
     """Nesterov momentum: heavy ball with the gradient at the look-ahead ``W + beta V``.
 
@@ -152,6 +228,12 @@ class Nesterov(NamedTuple):
         """Where the gradient is taken: ``W + beta V``."""
         return W + self.beta * state.V
 
-    def heavy_ball(self):
-        """``(beta, nesterov)``: the coefficients the analysis simulates."""
-        return self.beta, True
+    def transition(self, lam, lr):
+        """Heavy ball with the gradient at ``e + beta v``, on ``(e, v)`` (see :meth:`Optimizer.transition`).
+
+        With ``q = 1 - lr lam``: ``v' = beta q v - lr lam e`` and ``e' = q e + beta q v``,
+        whose eigenvalues are the roots of ``z^2 - (1 + beta) q z + beta q``.
+        """
+        q = 1 - lr * lam
+        return ((q, self.beta * q), (-lr * lam, self.beta * q))
+

@@ -149,18 +149,20 @@ def _default_lrs(stab, k=41) -> np.ndarray:
 
 
 def _predicted_components(c0, lam, lrs, betas, epochs):
-    """Error along each eigen-direction, (R, epochs + 1, s): the exact heavy-ball recurrence."""
-    e = np.broadcast_to(c0, (len(lrs), c0.size)).astype(np.float64).copy()
-    v = np.zeros_like(e)
-    out = np.empty((len(lrs), epochs + 1, c0.size))
-    out[:, 0] = e
-    L, B = lrs[:, None], betas[:, None]
-    with np.errstate(all="ignore"):
-        for k in range(epochs):
-            v = B * v - L * lam * e
-            e = e + v
-            out[:, k + 1] = e
-    return out
+    """Error along each eigen-direction, (R, epochs + 1, s): heavy ball's exact trajectory."""
+    from gdcore import analysis, core
+
+    table = np.broadcast_to(np.asarray(lrs, dtype=np.float64)[:, None], (len(lrs), epochs))
+    return analysis.simulate(core.Momentum(np.asarray(betas, dtype=np.float64)), lam, table, epochs,
+                             e0=c0)
+
+
+def _contraction(lam, lrs, betas):
+    """Heavy ball's contraction per epoch along each eigen-direction, (R, s): the spectral radius."""
+    from gdcore import analysis, core
+
+    return analysis.spectral_radius(core.Momentum(np.asarray(betas, dtype=np.float64)), lam, lrs,
+                                    per_direction=True)
 
 
 def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backend=None,
@@ -272,7 +274,7 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
     >>> ex.sweep.sharpness[1].shape                  # every 20 epochs, from epoch 0 to 200
     (21, 11)
     """
-    from gdcore import analysis, optimizers
+    from gdcore import optimizers
     from gdcore._checks import check_betas, check_epochs, check_lrs, check_run_options
     from gdcore.study import RunSpec
     from gdcore.study._engine import execute
@@ -353,7 +355,7 @@ def explore(X, y, *, lrs=None, betas=None, epochs=None, standardize=False, backe
     c0 = V.T @ (study.w0[:, 0] - w_star)
     sel = list(range(d - 1, -1, -1)) if d <= 6 else [d - 1, d - 2, d - 3, 2, 1, 0]
     comp_pred = _predicted_components(c0[sel], lam[sel], run_lr, run_beta, epochs)
-    factors = analysis.contraction(lam[sel], run_lr, run_beta)  # (R, s)
+    factors = _contraction(lam[sel], run_lr, run_beta)  # (R, s)
 
     data = LinearPage(
         lrs=lrs, betas=betas, epochs=epochs, rtol=rtol, d=d, n=n, stab=stab, loss_star=loss_star,

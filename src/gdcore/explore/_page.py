@@ -257,10 +257,11 @@ def build(D) -> str:
     lo, hi = float(lrs[0]) / 1.15, float(lrs[-1]) * 1.15
     fine = np.geomspace(lo, hi, 240)
     lam_pos = stab.eigenvalues[stab.eigenvalues > 0]
-    from gdcore.analysis import contraction
+    from gdcore.analysis import spectral_radius
+    from gdcore.core import Momentum
 
     def rho_of(lr_values, beta):
-        return np.max(contraction(lam_pos, lr_values, np.full(np.shape(lr_values), beta)), axis=-1)
+        return spectral_radius(Momentum(float(beta)), lam_pos, lr_values)
 
     rho_fine = [np.minimum(rho_of(fine, b), 1.6).round(5).tolist() for b in betas]
     rho_pts = [np.minimum(rho_of(lrs, b), 1.6).round(5).tolist() for b in betas]

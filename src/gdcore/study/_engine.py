@@ -18,7 +18,7 @@ from gdcore import analysis, core
 from gdcore._checks import check_representable
 
 __all__ = ["Runs", "choose_method", "execute", "noise_floor",
-           "predict_runs", "status_of"]
+           "predict_runs", "predicted_curves", "status_of"]
 
 
 class Runs(NamedTuple):
@@ -142,19 +142,19 @@ def predict_runs(stab, a, lrs, opt, rtol, epochs, *, lr_mult=None, batch_size=No
 
     What is predictable is read from the optimizer, not from flags: an
     optimizer whose step is not linear in the error (``opt.linear`` False:
-    Adam) has no prediction (``None``, regime ``"adaptive"``); one whose loss
-    cannot rise (``opt.may_rise`` False: plain GD) at a constant lr has the
-    closed form; the other linear ones (momentum, Nesterov, any schedule) the
-    exact simulation of the eigen-components.  SGD gets the full-batch regime
-    only.  ``lrs`` (K,) are the runs' base learning rates (the lr of epoch k is
-    ``lrs * lr_mult[k]`` under a schedule).
+    Adam) has no prediction (``None``, regime ``"adaptive"``); a linear one
+    is predicted from its ``transition`` alone: in closed form when that is
+    1 x 1 (plain GD) at a constant lr, else by the exact simulation of the
+    eigen-components (:func:`predicted_curves`).  The regimes: gd's
+    (``opt.may_rise`` False) from ``lr_crit``, the others' from the spectral
+    radius, ``"scheduled"`` under a schedule.  SGD gets the full-batch regime
+    only.  ``lrs`` (K,) are the runs' base learning rates (the lr of epoch k
+    is ``lrs * lr_mult[k]`` under a schedule).
     """
     k = len(lrs)
     if not opt.linear:
         return [(None, "adaptive")] * k
-    beta, nesterov = opt.heavy_ball()
-    betas = np.broadcast_to(np.asarray(beta, dtype=np.float64), (k,))
-    lam = stab.eigenvalues
+    lrs = np.asarray(lrs, dtype=np.float64)
 
     # every regime in one array expression over the K runs (the spectrum is read once)
     if lr_mult is not None:
@@ -162,19 +162,69 @@ def predict_runs(stab, a, lrs, opt, rtol, epochs, *, lr_mult=None, batch_size=No
     elif not opt.may_rise:
         regimes = stab.regimes(lrs)
     else:
-        regimes = stab.momentum_regimes(lrs, betas, nesterov)
+        regimes = stab.optimizer_regimes(opt, lrs)
 
     if batch_size is not None:  # stochastic: only the full-batch regime is predictable
         return [(None, g) for g in regimes]
-    if not opt.may_rise and lr_mult is None:
-        found = analysis.predicted_converged_epochs(lam, a, lrs, rtol)
+    if lr_mult is None and analysis.transition_order(opt) == 1:
+        found = analysis.predicted_converged_epochs(stab.eigenvalues, a, lrs, rtol, opt)
     else:
-        mult = np.ones(max(epochs, 1)) if lr_mult is None else np.asarray(lr_mult)
-        gaps = analysis.simulate_gaps(lam, a, lrs[:, None] * mult[None, :], betas, nesterov,
-                                       epochs)
+        gaps = predicted_curves(stab, a, lrs, opt, epochs, lr_mult)
         hit = gaps <= rtol * gaps[:, :1] if gaps[0, 0] > 0 else np.ones_like(gaps, dtype=bool)
         found = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
     return [(None if f < 0 else f, g) for f, g in zip(np.asarray(found).tolist(), regimes)]
+
+
+def predicted_curves(stab, a, lrs, opt, epochs, lr_mult=None) -> np.ndarray:
+    """Predicted loss gaps ``L(w_k) - L*``, (K, epochs + 1), of K runs of a linear optimizer.
+
+    Parameters
+    ----------
+    stab : gdcore.analysis.Stability
+        The analysis; its eigenvalues are read.
+    a : numpy.ndarray, (d,)
+        The loss-gap weights of ``w0`` (:func:`gdcore.analysis.gap_weights`).
+    lrs : array_like, (K,)
+        The runs' learning rates; under a schedule their base learning rates.
+    opt : gdcore.core.Optimizer
+        The optimizer; its hyperparameters numbers or one value per run (K,).
+    epochs : int
+        The curves cover epochs 0..epochs.
+    lr_mult : array_like, optional
+        At least ``epochs`` factors: the lr of run j at epoch k is
+        ``lrs[j] * lr_mult[k]``.  None: constant learning rates.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 gaps (add ``L*`` for losses); inf or nan once a divergent
+        run overflows.  Plain GD at a constant lr (any 1 x 1 transition) is
+        the closed form :func:`gdcore.analysis.predicted_gaps`, every other
+        case the exact simulation :func:`gdcore.analysis.simulate`.
+
+    Raises
+    ------
+    ValueError
+        When ``opt`` is not linear (Adam): the spectrum does not predict it.
+    """
+    if not opt.linear:
+        raise ValueError(
+            f"{opt.name} has no predicted loss curves: its step is not a linear map of the "
+            "error, so the Hessian's spectrum does not predict it."
+        )
+    lam = stab.eigenvalues
+    lrs = np.asarray(lrs, dtype=np.float64).reshape(-1)
+    k = lrs.size
+    with np.errstate(all="ignore"):
+        if lr_mult is None and analysis.transition_order(opt) == 1:
+            if k == 0:
+                return np.empty((0, epochs + 1))
+            hyper = [np.broadcast_to(np.asarray(h, dtype=np.float64), (k,)) for h in opt]
+            return np.stack([analysis.predicted_gaps(lam, a, lr, epochs,
+                                                     type(opt)(*(h[j] for h in hyper)))
+                             for j, lr in enumerate(lrs)])
+        mult = np.ones(epochs) if lr_mult is None else np.asarray(lr_mult, dtype=np.float64)
+        return analysis.simulate(opt, lam, lrs[:, None] * mult[None, :epochs], epochs, a=a)
 
 
 def noise_floor(losses, loss_star, status) -> float | None:

@@ -16,9 +16,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdcore import analysis
+from gdcore import optimizers
 from gdcore.analysis import Curvature
 from gdcore.backends import host
+from gdcore.study._engine import predicted_curves
 
 __all__ = ["FitResult", "Optimum", "SweepResult"]
 
@@ -33,19 +34,6 @@ class Optimum(NamedTuple):
 def _json_float(v):
     v = float(v)
     return v if math.isfinite(v) else None
-
-
-def _predicted_gaps(stability, a, lrs, opt, epochs, lr_mult=None) -> np.ndarray:
-    """Predicted loss gaps (K, epochs + 1) of K runs of a linear optimizer (host float64)."""
-    lam = stability.eigenvalues
-    beta, nesterov = opt.heavy_ball()
-    lrs = np.asarray(lrs, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        if lr_mult is None and not opt.may_rise:  # constant-lr GD: the closed form
-            return np.stack([analysis.predicted_gaps(lam, a, lr, epochs) for lr in lrs])
-        mult = np.ones(max(epochs, 1)) if lr_mult is None else np.asarray(lr_mult)
-        betas = np.broadcast_to(np.asarray(beta, dtype=np.float64), lrs.shape)
-        return analysis.simulate_gaps(lam, a, lrs[:, None] * mult[None, :], betas, nesterov, epochs)
 
 
 def _check_predictable(result):
@@ -203,7 +191,7 @@ class FitResult:
         e = self.epochs if epochs is None else int(epochs)
         mult = None if self.schedule is None else self.schedule.table(max(e, 1))
         base = self.lr if self.schedule is None else 1.0
-        gaps = _predicted_gaps(self.stability, self._gap_weights, [base], self.optimizer, e, mult)
+        gaps = predicted_curves(self.stability, self._gap_weights, [base], self.optimizer, e, mult)
         return self.optimum.loss + gaps[0]
 
     def to_dict(self) -> dict:
@@ -366,8 +354,8 @@ class SweepResult:
     def predicted_losses(self) -> np.ndarray:
         """Closed-form loss curves, (K, epochs + 1), for every run of the sweep."""
         _check_predictable(self)
-        return self.optimum.loss + _predicted_gaps(self.stability, self._gap_weights, self.lrs,
-                                                   self.optimizer, self.epochs)
+        return self.optimum.loss + predicted_curves(self.stability, self._gap_weights, self.lrs,
+                                                    self.optimizer, self.epochs)
 
     def to_dict(self) -> dict:
         """Per-lr rows plus the analysis, as plain Python (JSON-ready)."""
@@ -430,4 +418,4 @@ class SweepResult:
 
 def momentum_of(opt) -> tuple:
     """``(beta, nesterov)`` a result reports for optimizer ``opt`` (0 and False unless momentum)."""
-    return opt.heavy_ball() if opt.linear else (0.0, False)
+    return optimizers.shorthands(opt) or (0.0, False)

@@ -125,8 +125,8 @@ def sweep(X, y, lrs, *, epochs=100, backend=None, device=None, w0=None, rtol=1e-
         opt = optimizers.momentum(0.0, nesterov)._replace(beta=betas)
     else:
         opt = optimizers.resolve(optimizer)
-        if opt.linear and opt.may_rise:  # a momentum optimizer given by value
-            beta, nesterov = opt.heavy_ball()
+        if optimizers.shorthands(opt) is not None:  # a momentum optimizer given by value
+            beta, nesterov = optimizers.shorthands(opt)
             betas = np.full(lr_arr.size, float(beta))
     study = _pipeline.begin(X, y, w0, model=model, backend=backend, device=device, dtype=dtype,
                             standardize=standardize)
