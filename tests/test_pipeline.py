@@ -57,7 +57,23 @@ def test_run_spec_splits_into_the_loop_shape_and_its_traced_numbers():
     assert spec.static() == (50, False, True, None, 0)
     rtol, factor, mult = spec.traced()
     assert rtol == 1e-4 and factor == 1e6 and mult.shape == (50,)
-    assert set(spec.loop_options()) == set(gdcore.RunSpec._fields) - {"method"}
+    # method picks the problem (the engine's business); every other field reaches the loop
+    assert len(spec.static()) + len(spec.traced()) == len(gdcore.RunSpec._fields) - 1
+
+
+def test_a_new_rtol_or_schedule_does_not_recompile_on_jax():
+    pytest.importorskip("jax")
+    from gdcore.backends._jax import trace_count
+
+    step = gdcore.schedules.step
+    gdcore.fit(X, Y, lr=0.7, epochs=40, backend="jax", rtol=1e-3)
+    gdcore.fit(X, Y, lr=step(0.7, step_size=10, gamma=0.5), epochs=40, backend="jax")
+    before = trace_count()  # one program without a schedule, one with
+    gdcore.fit(X, Y, lr=0.5, epochs=40, backend="jax", rtol=1e-5, divergence_factor=1e3)
+    gdcore.fit(X, Y, lr=step(0.3, step_size=5, gamma=0.1), epochs=40, backend="jax", rtol=1e-4)
+    assert trace_count() == before  # the traced part of RunSpec is an argument, not the program
+    gdcore.fit(X, Y, lr=0.5, epochs=41, backend="jax")
+    assert trace_count() == before + 1  # its static part (here epochs) shapes the program
 
 
 def test_a_sweeps_recorded_weights_are_each_runs_own_path():

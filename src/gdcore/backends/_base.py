@@ -310,16 +310,17 @@ class BackendBase:
 
         return per_epoch
 
-    def run(self, p, W0, lrs, opt, *, loss_star, epochs, rtol, divergence_factor,
-            stop_on_convergence, record_weights, lr_mult=None, batch_size=None,
-            seed=0, on_epoch=None) -> RunOutput:
+    def run(self, p, W0, lrs, opt, spec, *, loss_star, on_epoch=None) -> RunOutput:
         """K runs of optimizer ``opt`` on problem ``p`` from ``W0`` (d, K*m) at ``lrs`` (K,).
 
         ``opt``'s hyperparameters and ``lrs`` are arrays of the state backend;
-        ``lr_mult`` (host float64, one factor per epoch) is a schedule;
-        ``batch_size``/``seed`` make it mini-batch SGD; ``on_epoch(epoch)`` is
+        ``spec`` is the :class:`gdcore.core.RunSpec` (``spec.lr_mult``, host
+        float64 with one factor per epoch, is a schedule; ``spec.batch_size``
+        and ``spec.seed`` make it mini-batch SGD); ``on_epoch(epoch)`` is
         called after every epoch (the eager loop only).
         """
+        epochs, stop_on_convergence, record_weights, batch_size, seed = spec.static()
+        rtol, divergence_factor, lr_mult = spec.traced()
         xp = self.state_backend.xp
         if lr_mult is not None:
             lr_mult = xp.asarray(lr_mult, dtype=W0.dtype, device=device(W0))

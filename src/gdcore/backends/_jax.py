@@ -436,15 +436,12 @@ class JaxBackend(BackendBase):
         p = core.DataProblem(jax.device_put(X, rows), jax.device_put(Y, rows), n)
         return p, W0, lrs, opt
 
-    def run(self, p, W0, lrs, opt, *, loss_star, epochs, rtol, divergence_factor,
-            stop_on_convergence, record_weights, lr_mult=None, batch_size=None, seed=0,
-            on_epoch=None):
-        if batch_size:  # SGD: a Python loop over epochs, each mini-batch step compiled
-            return super().run(p, W0, lrs, opt, loss_star=loss_star, epochs=epochs, rtol=rtol,
-                               divergence_factor=divergence_factor,
-                               stop_on_convergence=stop_on_convergence,
-                               record_weights=record_weights, lr_mult=lr_mult,
-                               batch_size=batch_size, seed=seed, on_epoch=on_epoch)
+    def run(self, p, W0, lrs, opt, spec, *, loss_star, on_epoch=None):
+        if spec.batch_size:  # SGD: a Python loop over epochs, each mini-batch step compiled
+            return super().run(p, W0, lrs, opt, spec, loss_star=loss_star, on_epoch=on_epoch)
+        # the spec's static part shapes the compiled program; its traced part is its arguments
+        epochs, stop_on_convergence, record_weights, _, _ = spec.static()
+        rtol, divergence_factor, lr_mult = spec.traced()
         dt = W0.dtype
 
         def scalar(v):  # cast in numpy: jnp.asarray(v, dtype=dt) is an XLA compile per dtype

@@ -43,6 +43,7 @@ from gdcore.core._optim import GD, Momentum, MomentumState, Nesterov, NoState, O
 from gdcore.core._problem import DataProblem, ReducedProblem
 from gdcore.core._qr import cholesky_qr2, gram_rows, qr_rows, tsqr
 from gdcore.core._scale import standardize
+from gdcore.core._spec import RunSpec
 
 __all__ = [
     "ACTIVATIONS",
@@ -53,6 +54,7 @@ __all__ = [
     "DataProblem",
     "EagerLoop",
     "ReportingLoop",
+    "RunSpec",
     "MLPSpec",
     "ModelProblem",
     "Momentum",

@@ -120,8 +120,7 @@ def execute(study, lrs, opt, spec, *, on_epoch=None, devices=None) -> Runs:
             problem = core.DataProblem(prep.X, prep.Y)
         if devices is not None:
             problem, W0, lr_arr, opt = be.distribute(problem, W0, lr_arr, opt, devices)
-        out = be.run(problem, W0, lr_arr, opt, loss_star=loss_star, on_epoch=on_epoch,
-                     **spec.loop_options())
+        out = be.run(problem, W0, lr_arr, opt, spec, loss_star=loss_star, on_epoch=on_epoch)
         losses = sb.to_numpy(out.losses).astype(np.float64).T
         conv = sb.to_numpy(out.converged_epoch).astype(np.int64)
         div = sb.to_numpy(out.diverged_epoch).astype(np.int64)

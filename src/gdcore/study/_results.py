@@ -36,10 +36,10 @@ def _json_float(v):
     return v if math.isfinite(v) else None
 
 
-def _check_predictable(result):
+def _check_predictable(result, curve="curve"):
     if isinstance(result.stability, Curvature):
         raise ValueError(
-            f"a {result.model} model has no predicted loss curve: its Hessian moves with the "
+            f"a {result.model} model has no predicted loss {curve}: its Hessian moves with the "
             "weights, so nothing has a closed form; compare r.losses with r.stability.lr_crit "
             "(2 / lambda_0) instead."
         )
@@ -47,7 +47,7 @@ def _check_predictable(result):
         raise ValueError("mini-batch SGD has no closed-form loss curve; see noise_floor instead.")
     if not result.optimizer.linear:
         raise ValueError(
-            f"{result.optimizer.name} has no predicted loss curve: its step is not a linear map "
+            f"{result.optimizer.name} has no predicted loss {curve}: its step is not a linear map "
             "of the error, so the Hessian's spectrum does not predict it; compare r.losses "
             "with a gd or momentum fit instead."
         )
@@ -353,7 +353,7 @@ class SweepResult:
 
     def predicted_losses(self) -> np.ndarray:
         """Closed-form loss curves, (K, epochs + 1), for every run of the sweep."""
-        _check_predictable(self)
+        _check_predictable(self, "curves")
         return self.optimum.loss + predicted_curves(self.stability, self._gap_weights, self.lrs,
                                                     self.optimizer, self.epochs)
 

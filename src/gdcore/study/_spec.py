@@ -1,79 +1,13 @@
-"""How the runs of one call run: the options ``fit``, ``sweep`` and ``lr_find`` share, as one value."""
+"""The run options of a call, checked into one :class:`gdcore.core.RunSpec`."""
 
 from __future__ import annotations
-
-from typing import Any, NamedTuple
 
 import numpy as np
 
 from gdcore._checks import check_batch, check_run_options, schedule_table
+from gdcore.core import RunSpec
 
-__all__ = ["RunSpec", "run_spec"]
-
-
-class RunSpec(NamedTuple):
-    """The run options of one call, checked once and passed on as one value.
-
-    Attributes
-    ----------
-    epochs : int
-        Gradient steps at most (the horizon of every status).
-    rtol : float
-        Converged when ``L - L* <= rtol * (L(w0) - L*)``.
-    divergence_factor : float
-        Diverged when the loss exceeds this times ``L(w0)`` (or is non-finite).
-    stop_on_convergence : bool
-        Stop each run at its converged epoch.
-    record_weights : bool
-        Keep the weights of every epoch.
-    method : {None, "direct", "gram", "auto"}
-        How the linear model's epochs read the data (see :func:`gdcore.fit`).
-    batch_size : int or None
-        Mini-batch SGD (``None``: full batch).
-    seed : int
-        Seed of the mini-batch shuffle.
-    lr_mult : numpy.ndarray or None
-        The schedule's factor for every epoch (host float64); ``None`` for a constant lr.
-
-    Notes
-    -----
-    On jax the compiled epoch loop is specialised on :meth:`static` (a new
-    value compiles a new program) and takes :meth:`traced` as arguments (a new
-    value reuses the program).
-
-    Examples
-    --------
-    >>> from gdcore.study import RunSpec
-    >>> spec = RunSpec(epochs=100)
-    >>> spec.static(), spec.traced()
-    ((100, False, False, None, 0), (0.001, 1000000.0, None))
-    """
-
-    epochs: int = 100
-    rtol: float = 1e-3
-    divergence_factor: float = 1e6
-    stop_on_convergence: bool = False
-    record_weights: bool = False
-    method: str | None = None
-    batch_size: int | None = None
-    seed: int = 0
-    lr_mult: Any = None
-
-    def static(self) -> tuple:
-        """``(epochs, stop_on_convergence, record_weights, batch_size, seed)``: the loop's shape."""
-        return (self.epochs, self.stop_on_convergence, self.record_weights, self.batch_size,
-                self.seed)
-
-    def traced(self) -> tuple:
-        """``(rtol, divergence_factor, lr_mult)``: numbers the compiled loop takes as arguments."""
-        return self.rtol, self.divergence_factor, self.lr_mult
-
-    def loop_options(self) -> dict:
-        """The keyword arguments of a backend's ``run``."""
-        return dict(epochs=self.epochs, rtol=self.rtol, divergence_factor=self.divergence_factor,
-                    stop_on_convergence=self.stop_on_convergence,
-                    record_weights=self.record_weights, lr_mult=self.lr_mult,
-                    batch_size=self.batch_size, seed=self.seed)
+__all__ = ["RunSpec", "last_epochs", "run_spec", "with_batches"]
 
 
 def run_spec(*, epochs=100, rtol=1e-3, divergence_factor=1e6, stop_on_convergence=False,
