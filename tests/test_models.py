@@ -339,3 +339,91 @@ def test_edge_of_stability_is_reproduced():
     late = ratio[epochs >= 4000]
     assert abs(np.median(late) - 1.0) <= 0.10, late
     assert np.all(np.abs(late - 1.0) <= 0.15), late
+
+
+# -- a model of the user's own, through the declared protocol ------------------------------
+
+
+class _TanhUnitSpec(tuple):
+    """``y = a * tanh(x @ b + c)`` over (P, K) columns ``[b (d), c, a]``: loss and analytic gradient."""
+
+    def __new__(cls, d):
+        return super().__new__(cls, (d,))
+
+    def _parts(self, X, W, xp):
+        d = self[0]
+        b, c, a = W[:d, :], W[d : d + 1, :], W[d + 1 : d + 2, :]
+        T = xp.tanh(X @ b + c)  # (n, K)
+        return a, T
+
+    def loss(self, X, Y, W, xp, n=None):
+        a, T = self._parts(X, W, xp)
+        R = a * T - Y  # one output: Y (n, 1) broadcasts over the K runs
+        return xp.sum(R * R, axis=0) / (X.shape[0] if n is None else n)
+
+    def value_and_grad(self, X, Y, W, xp, n=None):
+        n = X.shape[0] if n is None else n
+        a, T = self._parts(X, W, xp)
+        R = a * T - Y
+        S = (2.0 / n) * R * a * (1.0 - T * T)  # d loss / d (x @ b + c)
+        grad = xp.concat([X.T @ S, xp.sum(S, axis=0, keepdims=True),
+                          xp.sum((2.0 / n) * R * T, axis=0, keepdims=True)], axis=0)
+        return xp.sum(R * R, axis=0) / n, grad
+
+
+class _Bound:
+    def __init__(self, core, flat, prep):
+        self.core, self.flat, self.prep = core, flat, prep
+
+    def initial(self):
+        return self.flat
+
+    def params(self, flat):
+        return self.prep.to_user(np.asarray(flat))
+
+
+@gdcore.models.Model.register
+class _TanhUnit(tuple):
+    quadratic = False
+
+    def describe(self):
+        return "tanh unit"
+
+    def bind(self, prep, w0):
+        d = prep.X.shape[1]
+        flat = np.full(d + 2, 0.5) if w0 is None else np.asarray(w0, dtype=np.float64)
+        return _Bound(_TanhUnitSpec(d), flat, prep)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "array-api-strict"])
+def test_a_model_of_ones_own_runs_through_the_protocol_on_every_backend(backend):
+    require(backend)
+    x = np.linspace(-1, 1, 40)[:, None]
+    y = 0.8 * np.tanh(2 * x[:, 0] - 0.3)
+    r = gdcore.fit(x, y, lr=0.5, epochs=300, model=_TanhUnit(), backend=backend, dtype="float64")
+    assert r.model == "tanh unit" and r.optimum is None and r.predicted_epoch is None
+    assert r.losses[-1] < 0.01 * r.losses[0]
+    ref = gdcore.fit(x, y, lr=0.5, epochs=300, model=_TanhUnit(), backend="numpy")
+    np.testing.assert_allclose(r.losses, ref.losses, rtol=1e-10)
+    # the hand-written gradient (numpy) against a central finite difference
+    spec, xp = _TanhUnitSpec(1), backends.get("numpy").xp
+    W = np.array([[0.3], [-0.2], [0.7]])
+    _, g = spec.value_and_grad(x, y[:, None], W, xp)
+    h = 1e-6
+    fd = [(spec.loss(x, y[:, None], W + h * e[:, None], xp) - spec.loss(x, y[:, None], W - h * e[:, None], xp))[0]
+          / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(g[:, 0], fd, rtol=1e-6)
+
+
+def test_an_undeclared_model_is_refused():
+    class LooksLikeAModel:
+        quadratic = False
+
+        def describe(self):
+            return "impostor"
+
+        def bind(self, prep, w0):
+            raise AssertionError("never bound")
+
+    with pytest.raises(TypeError, match="model must be"):
+        gdcore.fit(np.ones((4, 1)), np.ones(4), lr=0.1, model=LooksLikeAModel(), backend="numpy")

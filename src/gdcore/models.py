@@ -26,6 +26,7 @@ seed gives the same network on every backend and dtype.
 
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 from typing import NamedTuple
@@ -36,9 +37,46 @@ from gdcore import backends
 from gdcore.backends import host
 from gdcore.core._models import ACTIVATIONS, MLPSpec
 
-__all__ = ["MLP", "Linear", "is_linear", "linear", "mlp", "parse", "resolve"]
+__all__ = ["MLP", "Linear", "Model", "is_linear", "linear", "mlp", "parse", "resolve"]
 
 
+class Model(abc.ABC):
+    """The model protocol: what ``fit``, ``sweep``, ``stability`` and ``lr_find`` accept as ``model=``.
+
+    A model is declared, not guessed: a class joins with ``@Model.register``
+    (as :func:`linear` and :func:`mlp` do; a user's ``torch.nn.Module`` or jax
+    function is wrapped by its backend instead).  It provides:
+
+    * ``describe() -> str``: its name in results (``"mlp[100] tanh"``);
+    * ``quadratic``: whether its loss is a quadratic the closed form predicts
+      (the linear model only; every other model's curvature is measured);
+    * ``bind(prep, w0)``: the model on the prepared data, an object with
+      ``core`` (what the core computes with: a hashable value with
+      ``loss(X, Y, W, xp, n=None)`` over (P, K) parameter columns, and
+      ``value_and_grad`` for the backends without autograd), ``initial()``
+      (the initial parameters as host float64, from ``w0`` or the model's own
+      initialisation) and ``params(flat)`` (one run's parameters back in the
+      user's array library).
+
+    Examples
+    --------
+    >>> import gdcore
+    >>> isinstance(gdcore.models.mlp(), gdcore.models.Model), isinstance(object(), gdcore.models.Model)
+    (True, False)
+    """
+
+    quadratic: bool
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """The model's name in results."""
+
+    @abc.abstractmethod
+    def bind(self, prep, w0):
+        """The model bound to the prepared data ``prep`` from initial parameters ``w0``."""
+
+
+@Model.register
 class Linear(NamedTuple):
     """The linear model ``y ~ X @ w`` (see :func:`linear`)."""
 
@@ -71,6 +109,7 @@ class _BoundLinear:
         return self.prep.to_user(np.ascontiguousarray(w))
 
 
+@Model.register
 class MLP(NamedTuple):
     """A multi-layer perceptron (see :func:`mlp`): hidden widths, activation, init seed."""
 
@@ -268,7 +307,7 @@ def resolve(model, backend_name: str):
     >>> resolve(None, "numpy")
     Linear()
     """
-    if model is None or isinstance(model, (Linear, MLP)):
+    if model is None or isinstance(model, Model):
         return linear() if model is None else model
     wrapped = backends.wrap_model(model)
     if wrapped is not None:
