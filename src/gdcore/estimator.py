@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-import gdcore
+from gdcore.study import fit, stability
 
 __all__ = ["GDRegressor"]
 
@@ -116,13 +116,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Z = self._design(X)
         lr, momentum = self.lr, self.momentum
         if lr == "auto" or momentum == "auto":
-            stab = gdcore.stability(Z)
+            stab = stability(Z)
             if momentum == "auto":
                 p_lr, momentum = stab.polyak()
                 lr = p_lr if lr == "auto" else lr
             elif lr == "auto":
                 lr = stab.lr_opt
-        res = gdcore.fit(Z, y, lr=lr, epochs=self.epochs, momentum=momentum,
+        res = fit(Z, y, lr=lr, epochs=self.epochs, momentum=momentum,
                          nesterov=self.nesterov, batch_size=self.batch_size,
                          seed=0 if self.random_state is None else self.random_state,
                          backend=self.backend, device=self.device, rtol=self.rtol,

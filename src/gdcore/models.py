@@ -319,6 +319,7 @@ def resolve(model, backend_name: str):
             f"{backend_name!r}; pass backend='jax' and w0=params, or use gdcore.models.mlp()."
         )
     raise TypeError(
-        f"model must be gdcore.models.linear(), gdcore.models.mlp(...), a torch.nn.Module or a jax "
-        f"function apply(params, X); got {type(model).__name__}."
+        f"model must be gdcore.models.linear(), gdcore.models.mlp(...), a torch.nn.Module, a jax "
+        f"function apply(params, X) or a model of your own registered with "
+        f"@gdcore.models.Model.register (see its docs); got {type(model).__name__}."
     )

@@ -7,10 +7,11 @@ model (:mod:`._pipeline`), runs (:mod:`._engine`) and returns one family of
 results (:mod:`._results`) whatever the model.
 """
 
-from gdcore.study._fit import fit, stability
+from gdcore.study._fit import fit
 from gdcore.study._lr_find import LRFinderResult, LRFinderWarning, lr_find
 from gdcore.study._results import FitResult, Optimum, SweepResult
 from gdcore.study._spec import RunSpec
+from gdcore.study._stability import stability
 from gdcore.study._sweep import sweep
 
 __all__ = ["FitResult", "LRFinderResult", "LRFinderWarning", "Optimum", "RunSpec", "SweepResult",

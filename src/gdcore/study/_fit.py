@@ -1,14 +1,12 @@
-"""``fit`` and ``stability``: one run of one optimizer, and the curvature behind it."""
+"""``fit``: one run of one optimizer, and what the curvature says about it."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 
 from gdcore import optimizers
 from gdcore._checks import check_lr, check_y
-from gdcore.analysis import Curvature, Stability
 from gdcore.models import is_linear
 from gdcore.schedules import as_schedule
 from gdcore.study import _pipeline
@@ -16,7 +14,7 @@ from gdcore.study._engine import execute, noise_floor, predict_runs, status_of
 from gdcore.study._results import FitResult, Optimum, momentum_of
 from gdcore.study._spec import run_spec, with_batches
 
-__all__ = ["fit", "stability"]
+__all__ = ["fit"]
 
 
 def fit(X, y, *, lr, epochs=100, backend=None, device=None, w0=None, rtol=1e-3, dtype=None,
@@ -187,7 +185,7 @@ def _fit_result(study, runs, lr, base, opt, spec, sched, every) -> FitResult:
             scaling=prep.scaling, schedule=sched, optimizer=opt, sharpness=sharp,
         )
     quad = study.quad
-    a = analysis_gap_weights(study)
+    a = _pipeline.gap_weights(study)
     ((predicted, regime),) = predict_runs(curv, a, np.array([base]), opt, spec.rtol, spec.epochs,
                                           lr_mult=spec.lr_mult, batch_size=spec.batch_size)
     beta, nest = momentum_of(opt)
@@ -220,74 +218,3 @@ def _fit_result(study, runs, lr, base, opt, spec, sched, every) -> FitResult:
         optimizer=opt,
         _gap_weights=a,
     )
-
-
-def analysis_gap_weights(study) -> np.ndarray:
-    """Loss-gap weight of each eigen-direction from the study's ``w0`` (linear model)."""
-    from gdcore import analysis
-
-    return analysis.gap_weights(study.quad, study.w0)
-
-
-def stability(X, y=None, *, model=None, w0=None, backend=None, device=None, dtype=None,
-              standardize=False) -> Stability | Curvature:
-    """Spectrum of the MSE Hessian ``H = (2/n) X^T X`` and what it means for the lr.
-
-    Parameters
-    ----------
-    X : array-like, shape (n, d)
-    y : array-like, optional
-        Targets; needed for a non-linear ``model`` (its Hessian depends on the
-        residuals), ignored by the linear model, whose Hessian does not.
-    model : model value, optional
-        ``gdcore.models.linear()`` (default): the exact spectrum below.  A
-        non-linear model (``gdcore.models.mlp(...)``, a torch module, a jax
-        function with ``w0``) returns a :class:`gdcore.Curvature`:
-        the sharpness lambda_0 at ``w0`` by Lanczos on at most 30
-        Hessian-vector products, ``lr_crit = 2 / lambda_0``, and
-        ``regime(lr)`` ("below-edge"/"above-edge"), ``label(lrs)`` (adds a
-        measured "divergent").
-    w0 : initial parameters of a non-linear model (default: its initialisation).
-    backend, device
-        Where ``X^T X`` is computed (default: the library of ``X``).
-    dtype : {None, "float32", "float64"}
-        As in :func:`fit` (non-linear models).
-    standardize : bool
-        Analyse the standardized columns instead (see :func:`fit`).
-
-    Returns
-    -------
-    Stability
-        ``eigenvalues``, ``lambda_max``, ``lambda_min``, ``condition_number``,
-        ``lr_crit``, ``lr_opt``, ``rho(lr)``, ``regime(lr)``, ``predicted_epochs``.
-
-    Examples
-    --------
-    >>> import gdcore
-    >>> X, _ = gdcore.make_linear(n=100, seed=0)
-    >>> s = gdcore.stability(X)
-    >>> round(s.lambda_max, 3), round(s.lr_opt, 3)
-    (2.029, 0.726)
-    """
-    if not is_linear(model):
-        if y is None:
-            raise ValueError(
-                "stability of a non-linear model needs y: its Hessian depends on the residuals "
-                "at w0. Call gdcore.stability(X, y, model=...)."
-            )
-    elif w0 is not None:
-        raise ValueError("w0 is for a non-linear model; the linear model's Hessian does not depend on it.")
-    # the linear model's Hessian depends on X alone: y is not read
-    study = _pipeline.begin(X, None if is_linear(model) else y, w0, model=model, backend=backend,
-                            device=device, dtype=dtype, standardize=standardize,
-                            with_optimum=False)
-    if study.quadratic:
-        return study.curvature
-
-    def measure(lrs, epochs):
-        from gdcore.study._sweep import sweep
-
-        return sweep(X, y, lrs, model=model, w0=w0, backend=backend, device=device, dtype=dtype,
-                     standardize=standardize, epochs=epochs)
-
-    return dataclasses.replace(study.curvature, _measure=measure)

@@ -122,6 +122,11 @@ def track(study: Study, history, every: int, last_epochs):
     return epochs, values
 
 
+def gap_weights(study: Study) -> np.ndarray:
+    """Loss-gap weight of each eigen-direction from the study's ``w0`` (the linear model)."""
+    return analysis.gap_weights(study.quad, study.w0)
+
+
 def check_method(study: Study, method):
     """A network always reads the data: the Gram path needs a quadratic loss."""
     if not study.quadratic and method not in (None, "direct", "auto"):

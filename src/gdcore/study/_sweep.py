@@ -177,9 +177,7 @@ def sweep_result(study, runs, lr_arr, opt, spec, *, every=None, grid=None, betas
                            weights=tuple(bound.params(W[:, i, 0]) for i in range(k)),
                            stability=curv, optimum=None, model=study.model.describe())
     quad = study.quad
-    from gdcore.study._fit import analysis_gap_weights
-
-    a = analysis_gap_weights(study)
+    a = _pipeline.gap_weights(study)
     Wk = W.transpose(1, 0, 2)  # (K, d, m)
     weights = prep.to_user(np.ascontiguousarray(Wk[:, :, 0] if prep.y_was_1d else Wk))
     preds = predict_runs(curv, a, lr_arr, opt, spec.rtol, epochs, batch_size=spec.batch_size)
