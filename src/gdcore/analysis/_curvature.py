@@ -71,8 +71,8 @@ class Curvature:
     def label(self, lrs, *, epochs=2000) -> list:
         """:meth:`regime` of every lr, with ``"divergent"`` where a run of ``epochs`` epochs diverged.
 
-        Runs the lrs in one :func:`gdcore.sweep` of the same data, model, ``w0``
-        and backend: "divergent" is measured, not predicted.
+        Runs the lrs as one sweep of the data, model, ``w0`` and backend this
+        object was measured on (prepared once): "divergent" is measured, not predicted.
         """
         if self._measure is None:
             raise ValueError("this Curvature was built without its data; call gdcore.stability(X, y, model=...).")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from gdcore import optimizers
+from gdcore._checks import check_lrs
 from gdcore.analysis import Curvature, Stability
 from gdcore.models import is_linear
 from gdcore.study import _pipeline
-from gdcore.study._sweep import sweep
+from gdcore.study._engine import execute
+from gdcore.study._spec import run_spec
+from gdcore.study._sweep import sweep_result
 
 __all__ = ["stability"]
 
@@ -67,8 +71,10 @@ def stability(X, y=None, *, model=None, w0=None, backend=None, device=None, dtyp
     if study.quadratic:
         return study.curvature
 
-    def measure(lrs, epochs):
-        return sweep(X, y, lrs, model=model, w0=w0, backend=backend, device=device, dtype=dtype,
-                     standardize=standardize, epochs=epochs)
+    def measure(lrs, epochs):  # runs on the study already prepared: no second pass over X
+        lrs = check_lrs(lrs)
+        spec = run_spec(epochs=epochs)
+        opt = optimizers.gd()
+        return sweep_result(study, execute(study, lrs, opt, spec), lrs, opt, spec)
 
     return dataclasses.replace(study.curvature, _measure=measure)
