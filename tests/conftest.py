@@ -42,7 +42,7 @@ for _name in SELECTED:
 if SELECTED and REQUIRE_ALL:
     raise pytest.UsageError("GDCORE_BACKENDS selects backends; it cannot be combined with "
                             "GDCORE_REQUIRE_ALL_BACKENDS=1, which requires all of them")
-# dask has its own tests (tests/test_scale_out.py, on a LocalCluster); the per-backend
+# dask has its own tests (tests/backends/test_scale_out.py, on a LocalCluster); the per-backend
 # fixture covers the in-memory backends.
 BACKENDS = [b.value for b in Backend if b is not Backend.DASK and (not SELECTED or b.value in SELECTED)]
 AUTOGRAD = ["torch", "jax"]

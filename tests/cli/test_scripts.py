@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import require
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args, timeout=120):

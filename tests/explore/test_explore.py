@@ -27,7 +27,7 @@ import pytest
 import gdcore
 from gdcore.cli import main
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 REQUIRE_BROWSER = (os.environ.get("GDCORE_REQUIRE_ALL_BACKENDS") == "1"
                    or os.environ.get("CI", "").lower() in ("1", "true"))

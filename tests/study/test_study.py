@@ -286,7 +286,7 @@ def test_diabetes_example_runs(capsys):
     import pathlib
     import runpy
 
-    path = pathlib.Path(__file__).parents[1] / "examples" / "diabetes.py"
+    path = pathlib.Path(__file__).parents[2] / "examples" / "diabetes.py"
     runpy.run_path(str(path), run_name="example")["main"](epochs=1500)
     out = capsys.readouterr().out
     assert "standardized" in out and "max_epochs" in out and "converged" in out
