@@ -18,7 +18,7 @@ from gdcore.cli._common import (
     _one_line,
 )
 
-__all__ = ["_Parser", "_Version", "_add_common", "_add_csv", "_lr_list", "_model_arg",
+__all__ = ["FORCE_HELP", "_Parser", "_Version", "_add_common", "_add_csv", "_lr_list", "_model_arg",
            "_nonneg_int", "_positive_float", "_positive_int", "parse_lrs"]
 
 
@@ -128,8 +128,13 @@ def parse_lrs(text):
     return np.geomspace(start, stop, num) if scale == "log" else np.linspace(start, stop, num)
 
 
+FORCE_HELP = ("replace files of the same names already in --out (default: refuse when one "
+              "exists, and write nothing); the data being read is never replaced, even with "
+              "--force")
+
+
 def _add_common(p, *, out_help, epochs=None):
-    """--backend, --epochs, --out, --no-plots, --no-progress (and --no-stop).
+    """--backend, --epochs, --out, --force, --no-plots, --no-progress (and --no-stop).
 
     ``epochs``: the keywords of ``add_argument("--epochs", ...)`` for a command
     whose runs have a fixed length (the demo); by default --epochs bounds
@@ -148,6 +153,7 @@ def _add_common(p, *, out_help, epochs=None):
                        help="run every epoch even after a run has converged (default: each run "
                             "stops at its converged epoch; the loss curves then end there)")
     p.add_argument("--out", metavar="DIR", default=None, help=out_help)
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--no-plots", action="store_true",
                    help="with --out, write the JSON/CSV results but no figures")
     p.add_argument("--no-progress", dest="progress", action="store_false",

@@ -11,10 +11,14 @@ decided by which of the two the result holds.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import os
 import pathlib
 import sys
+
+from gdcore._files import OverwritesInputError, reads, write_atomic
 
 __all__ = [
     "DEMO_FIRST_GUESS", "DEMO_MLP_FREQ", "DEMO_MLP_POINTS", "MAX_EPOCHS", "MAX_EPOCHS_NO_STOP",
@@ -23,6 +27,7 @@ __all__ = [
     "_is_network", "_jsonable", "_library_call", "_load", "_model_note", "_model_rows",
     "_model_sweep_csv", "_model_table", "_one_line", "_out_dir", "_plot_module", "_progress",
     "_save", "_sweep_csv", "_table", "_table_note", "_warning_printer", "_write",
+    "_Out", "_exists_error", "_overwrites_data", "_writing",
 ]
 
 # Bounds on the work one command may ask for (every epoch keeps its losses in memory).
@@ -110,31 +115,116 @@ def _jsonable(obj):
     return obj
 
 
-def _out_dir(path):
+def _overwrites_data(target, src) -> UsageError:
+    """The error for an output that would replace, or land among, the data being read."""
+    if pathlib.Path(src).is_dir():
+        return UsageError(f"{target} would be written into the data folder {src} that gdcore is "
+                          "reading; pass an --out outside it (not even --force writes into the data)")
+    if _is_folder(src):
+        return UsageError(f"{target} matches the data files {src} that gdcore is reading; pass "
+                          "another --out (not even --force writes into the data)")
+    return UsageError(f"{target} would overwrite the data file {src} that gdcore is reading; pass "
+                      "another --out (not even --force replaces the data)")
+
+
+def _exists_error(paths, *, nothing_written=True) -> UsageError:
+    """The error for outputs that exist (without --force): names them and --force."""
+    paths = [str(p) for p in paths]
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    verb, them = ("exists", "it") if len(paths) == 1 else ("exist", "them")
+    note = " (nothing was written)" if nothing_written else ""
+    return UsageError(f"{shown} already {verb}; pass --force to replace {them}, or choose another "
+                      f"--out{note}")
+
+
+class _Out:
+    """The --out folder of one command, and the rules for every file written there.
+
+    :meth:`plan` checks all the files the command will write before any is
+    written (so a refused run writes nothing): none may be (or lie among) the
+    data being read, even with --force, and none may exist without --force.
+    Each file is then written by :func:`_write`, :func:`_save` or inside
+    :func:`_writing`, under a temporary name renamed into place once complete.
+    """
+
+    def __init__(self, folder, *, force=False, reading=()):
+        self.folder = pathlib.Path(folder)
+        self.force = bool(force)
+        self.reading = tuple(reading)
+        self.planned = frozenset()
+
+    def __truediv__(self, name):
+        return self.folder / name
+
+    def __fspath__(self):
+        return os.fspath(self.folder)
+
+    def __str__(self):
+        return str(self.folder)
+
+    def plan(self, names):
+        """Check every file ``names`` (in the folder) before any is written, or raise UsageError."""
+        for name in names:
+            src = reads(self / name, self.reading)
+            if src is not None:
+                raise _overwrites_data(self / name, src)
+        folders = [self / n for n in names if (self / n).is_dir()]
+        if folders:
+            raise UsageError(f"{folders[0]} is a folder where gdcore writes a file; move it or "
+                             "choose another --out (nothing was written)")
+        existing = [self / n for n in names if os.path.lexists(self / n)]
+        if existing and not self.force:
+            raise _exists_error(existing)
+        self.planned = frozenset(names)
+
+
+def _out_dir(path, *, force=False, reading=()):
+    """The --out folder (created) as an :class:`_Out`, or None without --out.
+
+    ``reading``: the data (file, folder or glob); the folder must not be it or lie in it.
+    """
     if path is None:
         return None
     out = pathlib.Path(path)
+    src = reads(out, reading)
+    if src is not None:
+        raise _overwrites_data(f"--out {path}", src)
+    if os.path.lexists(out) and not out.is_dir():
+        raise UsageError(f"--out {path} is a file, not a folder; pass a folder for the results")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create the output folder {path}: {exc.strerror}; "
                          "pass a writable --out DIR") from None
-    return out
+    return _Out(out, force=force, reading=reading)
+
+
+@contextlib.contextmanager
+def _writing(out, name):
+    """Write ``out / name`` inside the block (yielded); its errors become one UsageError line."""
+    if name not in out.planned:
+        raise RuntimeError(f"gdcore bug: {name} is written without being checked first")
+    try:
+        yield out / name
+    except OverwritesInputError as exc:
+        raise UsageError(_one_line(exc)) from None
+    except FileExistsError:  # it appeared while the command ran
+        raise _exists_error([out / name], nothing_written=False) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {out / name}: {exc.strerror or exc}") from None
 
 
 def _write(out, name, text, written):
-    try:
-        (out / name).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {out / name}: {exc.strerror}") from None
+    with _writing(out, name) as path:
+        write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"),
+                     overwrite=out.force, reading=out.reading)
     written.append(name)
 
 
 def _save(fig, out, name, written, dpi=100):
-    try:
-        fig.savefig(out / name, dpi=dpi)
-    except OSError as exc:
-        raise UsageError(f"cannot write {out / name}: {exc.strerror}") from None
+    with _writing(out, name) as path:
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi),
+                     overwrite=out.force, reading=out.reading)
     written.append(name)
 
 
@@ -343,13 +433,15 @@ def _check_epochs(args, n_lrs=1):
                          f"{MAX_SWEEP_LOSSES:,}; use fewer lrs or epochs")
 
 
-def _load(args, n_lrs=1):
+def _load(args, n_lrs=1, outputs=None):
     """What ``gdcore fit`` and ``gdcore sweep`` both start with: checks, data, its analysis.
 
-    Returns ``(out, gplot, X, y, names, s)``: the output folder (None without
-    --out), :mod:`gdcore.plot` (None without figures), the data, and ``s``, a
+    Returns ``(out, gplot, X, y, names, s)``: the output folder (an :class:`_Out`,
+    None without --out), :mod:`gdcore.plot` (None without figures), the data, and ``s``, a
     Stability for the linear model or, with an mlp --model, the Curvature
     measured at the initial weights (no bias column then: the MLP has its own).
+    ``outputs(X)``: the names of the files the command will write into --out,
+    checked (:meth:`_Out.plan`) as soon as the data is read, before any run.
     """
     import gdcore
 
@@ -362,11 +454,13 @@ def _load(args, n_lrs=1):
     if network and _is_folder(args.csv):
         raise UsageError(f"--model {args.model.describe()!r} reads one CSV file into memory, not a "
                          f"folder or glob ({args.csv}); the chunked (dask) path is the linear model's")
-    out = _out_dir(args.out)
+    out = _out_dir(args.out, force=args.force, reading=(args.csv,))
     gplot = _plot_module() if (out is not None and not args.no_plots) else None
     if network:
         args.no_bias = True
     X, y, names = _design(args)
+    if out is not None:
+        out.plan(outputs(X))
     if network:
         s = _library_call(gdcore.stability, X, y, model=args.model, backend=args.backend,
                           standardize=args.standardize)

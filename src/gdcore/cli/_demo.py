@@ -33,6 +33,7 @@ from gdcore.cli._common import (
     _table,
     _table_note,
     _write,
+    _writing,
 )
 
 __all__ = ["add_parser", "run"]
@@ -49,6 +50,11 @@ DEMO_MLP_EPOCHS, DEMO_MLP_EVERY = 3000, 20
 DEMO_MLP_SWEEP = (0.1, 8.0, 32)  # from, to (units of 2/lambda_0, geometric), number of lrs
 DEMO_MLP_SWEEP_EPOCHS = 2000
 BLOG_REMARK = "the loss function starts to fluctuate when convergence is reached"
+# What --out holds afterwards, in the order written (figures and the page only with matplotlib,
+# not with --no-plots; explorer.html only with bokeh installed).
+DEMO_FIGURES = ("data.png", "first_guess.png", "fit_before_after.png", "loss_curves.png",
+                "sweep.png", "trajectory.png", "lr_find.png", "momentum.png", "animation.gif",
+                "mlp_sweep.png", "edge_of_stability.png")
 
 
 def _demo_epochs(text):
@@ -73,7 +79,9 @@ def add_parser(sub):
                     "writes data.png, first_guess.png, fit_before_after.png, loss_curves.png, "
                     "sweep.png, trajectory.png, lr_find.png, momentum.png, animation.gif, "
                     "mlp_sweep.png, edge_of_stability.png, summary.json, "
-                    "sweep.csv and explorer.html (the interactive page, with bokeh installed).")
+                    "sweep.csv and explorer.html (the interactive page, with bokeh installed). "
+                    "A second run into the same --out refuses to replace these files (and "
+                    "writes nothing) unless you pass --force.")
     _add_common(demo, out_help="folder for the figures, summary.json and sweep.csv "
                                "(default: print the summary only)",
                 epochs={"type": _demo_epochs, "default": 100,
@@ -91,8 +99,10 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     _check_backend(args.backend)
-    out = _out_dir(args.out)
+    out = _out_dir(args.out, force=args.force)
     gplot = _plot_module() if (out is not None and not args.no_plots) else None
+    if out is not None:
+        out.plan(_outputs(gplot))
     X, y = gdcore.make_linear(n=100, seed=args.seed)
     w_first = np.asarray(DEMO_FIRST_GUESS)
     first_loss = float(np.mean((X @ w_first - y) ** 2))
@@ -172,6 +182,18 @@ def run(args) -> int:
     _write(out, "summary.json", json.dumps(_jsonable(summary), indent=2), written)
     print(f"wrote {', '.join(written)} to {out} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _outputs(gplot) -> list:
+    """The files ``run`` writes into --out, checked before anything is computed."""
+    import importlib.util
+
+    names = ["sweep.csv"]
+    if gplot is not None:
+        names += list(DEMO_FIGURES)
+        if importlib.util.find_spec("bokeh") is not None:
+            names.append("explorer.html")
+    return names + ["summary.json"]
 
 
 def _demo_nonlinear(args) -> dict:
@@ -305,10 +327,8 @@ def _demo_figures(gplot, X, y, w_first, first_loss, runs, sw, lf, out, written, 
         _save(make(), out, name, written)
         done.append(name)
     gif_epochs = min(45, max(len(r.losses) for r in runs) - 1)
-    try:
-        gplot.animate(X, y, runs, out / "animation.gif", epochs=gif_epochs, fps=6, dpi=72)
-    except OSError as exc:
-        raise UsageError(f"cannot write {out / 'animation.gif'}: {exc.strerror}") from None
+    with _writing(out, "animation.gif") as path:
+        gplot.animate(X, y, runs, path, epochs=gif_epochs, fps=6, dpi=72, overwrite=out.force)
     written.append("animation.gif")
     done.append("animation.gif")
     return done

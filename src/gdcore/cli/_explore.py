@@ -10,6 +10,7 @@ import argparse
 import pathlib
 import time
 
+from gdcore._files import OverwritesInputError, check_target
 from gdcore.cli._args import (
     _model_arg,
     _nonneg_int,
@@ -26,10 +27,12 @@ from gdcore.cli._common import (
     _describe_data,
     _describe_stability,
     _design,
+    _exists_error,
     _explore_fn,
     _is_folder,
     _is_network,
     _library_call,
+    _overwrites_data,
 )
 
 __all__ = ["add_parser", "run"]
@@ -80,7 +83,11 @@ def add_parser(sub):
                     help="with an mlp --model: epochs between two sharpness measurements "
                          "(default epochs // 40)")
     ex.add_argument("--out", metavar="FILE", default="explorer.html",
-                    help="the page to write (default explorer.html)")
+                    help="the page to write (default explorer.html); an existing file is replaced "
+                         "only with --force")
+    ex.add_argument("--force", action="store_true",
+                    help="replace --out if it exists (default: refuse before computing anything); "
+                         "the data file being read is never replaced, even with --force")
     ex.set_defaults(func=run)
 
 
@@ -121,10 +128,13 @@ def run(args) -> int:
         kwargs = {"source": path.name, "feature_names": names, "target_name": args.target}
     if network:
         kwargs.update(model=args.model, sharpness_every=args.sharpness_every)
+    _check_page(out, args)
     ex = _library_call(explore, X, y, lrs=args.lrs, betas=args.betas, epochs=args.epochs,
                        standardize=args.standardize, backend=args.backend, rtol=args.rtol, **kwargs)
     try:
-        ex.save(out)
+        ex.save(out, overwrite=args.force)
+    except FileExistsError:  # it appeared while the page was computed
+        raise _exists_error([out]) from None
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     runs = (f"{ex.model}, {len(ex.lrs)} learning rates" if ex.model is not None
@@ -132,6 +142,17 @@ def run(args) -> int:
     print(f"wrote {out} ({ex.nbytes / 1e6:.1f} MB; {runs}, {ex.sweep.epochs} epochs) in "
           f"{time.perf_counter() - t0:.1f} s: open it in a browser, no server or network needed")
     return 0
+
+
+def _check_page(out, args):
+    """Refuse, before computing anything, to write the page over the data or (without --force)
+    over an existing file."""
+    try:
+        check_target(out, overwrite=args.force, reading=() if args.csv is None else (args.csv,))
+    except OverwritesInputError:
+        raise _overwrites_data(f"--out {out}", args.csv) from None
+    except FileExistsError:
+        raise _exists_error([out]) from None
 
 
 def _seed_linear_data():

@@ -14,6 +14,7 @@ import json
 from gdcore.cli._args import _add_common, _add_csv, _lr_list
 from gdcore.cli._common import (
     _data_summary,
+    _is_network,
     _jsonable,
     _library_call,
     _load,
@@ -55,7 +56,7 @@ def run(args) -> int:
     import gdcore
     from gdcore.analysis import Curvature
 
-    out, gplot, X, y, names, s = _load(args)
+    out, gplot, X, y, names, s = _load(args, outputs=lambda X: _outputs(args, X))
     network = isinstance(s, Curvature)  # a network's curvature is measured, not predicted
     if args.lr:
         lrs = [v for group in args.lr for v in group]
@@ -93,6 +94,22 @@ def run(args) -> int:
             _linear_figures(gplot, args, X, y, names, runs, out, written, trajectory=record)
     print(f"wrote {', '.join(written)} to {out}")
     return 0
+
+
+def _outputs(args, X) -> list:
+    """The files ``run`` writes into --out, checked before any run (``X``: the data as read)."""
+    names = ["fit.json", "losses.csv"]
+    if args.no_plots:
+        return names
+    names.append("loss_curves.png")
+    if _is_network(args):
+        if args.sharpness_every is not None:
+            names.append("edge_of_stability.png")
+    elif args.backend != "dask":
+        names.append("fit.png")
+        if X.shape[1] == 2:
+            names.append("trajectory.png")
+    return names
 
 
 def _report_linear(args, runs, names) -> list:

@@ -66,7 +66,8 @@ def run(args) -> int:
     from gdcore.analysis import Curvature
 
     n_default = DEFAULT_NETWORK_LRS if _is_network(args) else DEFAULT_LRS
-    out, gplot, X, y, names, s = _load(args, n_default if args.lrs is None else len(args.lrs))
+    out, gplot, X, y, names, s = _load(args, n_default if args.lrs is None else len(args.lrs),
+                                       outputs=lambda X: _outputs(args))
     network = isinstance(s, Curvature)  # a network's curvature is measured, not predicted
     if args.lrs is not None:
         lrs = args.lrs
@@ -114,6 +115,16 @@ def run(args) -> int:
             _save(gplot.edge_of_stability(sw), out, "edge_of_stability.png", written)
     print(f"wrote {', '.join(written)} to {out}")
     return 0
+
+
+def _outputs(args) -> list:
+    """The files ``run`` writes into --out, checked before the sweep runs."""
+    names = ["sweep.json", "sweep.csv"]
+    if not args.no_plots:
+        names += ["sweep.png", "loss_curves.png"]
+        if _is_network(args) and args.sharpness_every is not None:
+            names.append("edge_of_stability.png")
+    return names
 
 
 def _report_linear(args, sw, s, rows):

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gdcore._files import write_atomic
 from gdcore.explore._views import LinearPage, ModelPage
 
 __all__ = ["Explorer", "explore"]
@@ -89,10 +90,49 @@ class Explorer:
         """Size of the page in bytes (UTF-8)."""
         return len(self.html.encode("utf-8"))
 
-    def save(self, path) -> pathlib.Path:
+    def save(self, path, overwrite=False) -> pathlib.Path:
         """Write the page to ``path`` (UTF-8) and return the path.
 
-        Raises ``OSError`` with the path and the reason when it cannot be written.
+        The page is written under a temporary name beside ``path`` and renamed
+        into place once complete: a failed or interrupted save leaves whatever
+        was at ``path`` untouched.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write, e.g. ``"explorer.html"``.
+        overwrite : bool, default False
+            Replace ``path`` if it exists.  By default an existing file is
+            never replaced.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        FileExistsError
+            ``path`` exists and ``overwrite`` is False (the message names it).
+        IsADirectoryError, FileNotFoundError
+            ``path`` is a folder, or its folder does not exist.
+        OSError
+            The page could not be written (the path and the reason).
+
+        Examples
+        --------
+        >>> import pathlib, tempfile, gdcore
+        >>> X, y = gdcore.make_linear(n=30, seed=0)
+        >>> ex = gdcore.explore(X, y, epochs=5, betas=[0], lrs=[0.1, 0.5])
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "explorer.html"
+        >>> ex.save(path) == path
+        True
+        >>> ex.save(path)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        FileExistsError: .../explorer.html already exists; pass overwrite=True to replace it
+        >>> ex.save(path, overwrite=True) == path
+        True
         """
         path = pathlib.Path(path)
         if path.is_dir():
@@ -100,8 +140,8 @@ class Explorer:
         if not path.parent.is_dir():
             raise FileNotFoundError(f"the folder {path.parent} does not exist; create it or save "
                                     "the page somewhere else")
-        path.write_text(self.html, encoding="utf-8")
-        return path
+        return write_atomic(path, lambda tmp: tmp.write_text(self.html, encoding="utf-8"),
+                            overwrite=overwrite)
 
     def _repr_html_(self) -> str:
         # An iframe keeps the page's scripts and styles apart from the notebook's.

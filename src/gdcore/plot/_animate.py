@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from gdcore._files import check_target, write_atomic
 from gdcore.plot._common import (
     _DATA_COLOR,
     _INIT_COLOR,
@@ -24,7 +25,7 @@ __all__ = ["animate"]
 
 
 def animate(X, y, results, path, *, epochs=None, fps=6, dpi=72, feature=0, output=0,
-            hold=1.5):
+            hold=1.5, overwrite=False):
     """Write an animated GIF: each run's fitted line and loss curve, epoch by epoch.
 
     One column per run (side by side): the data with the prediction of the
@@ -51,6 +52,11 @@ def animate(X, y, results, path, *, epochs=None, fps=6, dpi=72, feature=0, outpu
         As in :func:`fit`.
     hold : float, default 1.5
         Seconds to hold the last frame before the GIF loops.
+    overwrite : bool, default False
+        Replace ``path`` if it exists; by default an existing file is never
+        replaced (``FileExistsError``, checked before any frame is drawn).
+        The GIF is written under a temporary name and renamed into place, so
+        a failed or interrupted call leaves the old file as it was.
 
     Returns
     -------
@@ -66,6 +72,13 @@ def animate(X, y, results, path, *, epochs=None, fps=6, dpi=72, feature=0, outpu
     ...     fig = gdcore.plot.animate(X, y, runs, os.path.join(tmp, "gd.gif"), dpi=30)
     ...     os.path.getsize(os.path.join(tmp, "gd.gif")) > 0
     True
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "gd.gif")
+    ...     fig = gdcore.plot.animate(X, y, runs, path, dpi=30)
+    ...     gdcore.plot.animate(X, y, runs, path, dpi=30)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileExistsError: .../gd.gif already exists; pass overwrite=True to replace it
     """
     try:
         from PIL import Image
@@ -83,6 +96,7 @@ def animate(X, y, results, path, *, epochs=None, fps=6, dpi=72, feature=0, outpu
         if r.history is None:
             raise ValueError(f"the run with lr={r.lr:g} has no weight history; fit it with "
                              "record_weights=True to animate it.")
+    check_target(path, overwrite=overwrite)
     runs = _runs(fits)
     hists = [_host(r.history) for r in fits]
     hists = [h[:, :, output] if h.ndim == 3 else h for h in hists]
@@ -173,8 +187,10 @@ def animate(X, y, results, path, *, epochs=None, fps=6, dpi=72, feature=0, outpu
     ms = max(20, round(1000 / fps))
     durations = [ms] * len(frames)
     durations[-1] = ms + round(1000 * hold)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0,
-                   optimize=False, disposal=1)
+    write_atomic(path, lambda tmp: frames[0].save(tmp, save_all=True, append_images=frames[1:],
+                                                  duration=durations, loop=0, optimize=False,
+                                                  disposal=1),
+                 overwrite=overwrite)
     for a in moving:
         a.set_animated(False)
     return fig
