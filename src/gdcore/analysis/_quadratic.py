@@ -24,7 +24,8 @@ import numpy as np
 from gdcore._checks import check_finite
 from gdcore._errors import IllConditionedWarning
 
-__all__ = ["Quadratic", "analyse", "from_factor", "gap_weights"]
+__all__ = ["Conditioning", "Quadratic", "analyse", "diagnose", "from_factor", "gap_weights",
+           "warn_conditioning"]
 
 _EPS64 = float(np.finfo(np.float64).eps)
 
@@ -40,6 +41,7 @@ class Quadratic(NamedTuple):
     w_star: np.ndarray | None  # (d, m) minimum-norm least squares
     loss_star: float | None
     singular_values: np.ndarray | None = None  # of X / sqrt(n), descending, (d,)
+    r_factor: np.ndarray | None = None  # (d, d) R factor of X itself: what diagnose() reads
 
 
 def analyse(prep, *, with_optimum=True) -> Quadratic:
@@ -64,7 +66,7 @@ def analyse(prep, *, with_optimum=True) -> Quadratic:
             "by 1/s**2), or use standardize=True."
         )
     quad = from_factor(R, n, d, with_optimum=Y is not None)
-    _warn_conditioning(quad, prep.dtype, standardized=prep.scaling is not None)
+    warn_conditioning(quad, prep.dtype, standardized=prep.scaling is not None)
     return quad
 
 
@@ -109,7 +111,7 @@ def from_factor(R, n, d, *, with_optimum=True) -> Quadratic:
         loss_star = float(np.sum(_square_over_n(resid, n)))
     # ascending order, as eigh gives it
     return Quadratic(n, lam[::-1].copy(), Vt.T[:, ::-1].copy(), keep[::-1].copy(), G, w_star,
-                     loss_star, s)
+                     loss_star, s, R[:d, :d].copy())
 
 
 def _square_over_n(v, n, scale=1.0):
@@ -147,7 +149,124 @@ def _user_stacklevel() -> int:
     return level
 
 
-def _warn_conditioning(quad: Quadratic, dtype: str, standardized: bool = False) -> None:
+class Conditioning(NamedTuple):
+    """Why ``X`` is ill-conditioned or rank-deficient: what :func:`diagnose` finds.
+
+    Attributes
+    ----------
+    rank, d : int
+        The numerical rank of ``X`` (``lstsq``'s rule) and its number of columns.
+    cond : float
+        ``cond(X)`` on the kept directions.
+    zero_columns : tuple of int
+        Columns that are exactly zero.
+    norm_ratio : float
+        Largest over smallest norm of the other columns.
+    scaled_rank : int
+        The rank once every non-zero column has norm 1 (scale-free: a
+        deficiency left here is an exact linear relation between columns).
+    scaled_cond : float
+        ``cond`` of the kept directions once every column has norm 1: what the
+        columns' scales alone cannot explain.
+    collinear : tuple of int
+        The columns that carry the (nearly) null directions of the scaled
+        ``X``: those whose row of the null space's basis has at least a tenth
+        of the largest norm.
+    """
+
+    rank: int
+    d: int
+    cond: float
+    zero_columns: tuple
+    norm_ratio: float
+    scaled_rank: int
+    scaled_cond: float
+    collinear: tuple
+
+
+def diagnose(quad: Quadratic, eps: float = _EPS64) -> Conditioning:
+    """Tell column scales from (near) collinearity as the cause of ill-conditioning, from R alone.
+
+    The R factor of ``X`` has the columns' norms (``||R e_j|| = ||X e_j||``).
+    Dividing each column by its norm removes what scaling the columns could
+    fix; what is left (a small singular value of the scaled factor) is a
+    near linear relation among the columns its right singular vector weighs.
+    ``eps`` sets "nearly": singular values below ``sqrt(eps)`` of the largest.
+    Only the d x d factor is read: no pass over ``X``, no ``X^T X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gdcore.analysis import diagnose, from_factor
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(50, 2))
+    >>> X = np.column_stack([x[:, 0], 1e6 * x[:, 1], x[:, 0] - 2 * x[:, 1], np.zeros(50)])
+    >>> c = diagnose(from_factor(np.linalg.qr(X, mode="r"), 50, 4, with_optimum=False))
+    >>> c.rank, c.zero_columns, c.scaled_rank, c.collinear
+    (2, (3,), 2, (0, 1, 2))
+    """
+    Rx = quad.r_factor
+    s = quad.singular_values
+    d = s.size
+    rank = int(np.count_nonzero(quad.positive))
+    kept = s[quad.positive[::-1]]
+    cond = float(kept[0] / kept[-1]) if kept.size else math.inf
+    norms = np.sqrt(np.sum(Rx * Rx, axis=0)) if Rx is not None else np.ones(d)
+    nz = norms > 0
+    zero = tuple(int(j) for j in np.nonzero(~nz)[0])
+    if Rx is None or not nz.any():
+        return Conditioning(rank, d, cond, zero, 1.0, int(nz.sum()), cond, ())
+    ratio = float(norms[nz].max() / norms[nz].min())
+    _, se, vt = np.linalg.svd(Rx[:, nz] / norms[nz])
+    tol = max(quad.n, d) * _EPS64 * se[0]
+    srank = int(np.count_nonzero(se > tol))
+    skept = se[se > tol]
+    scond = float(skept[0] / skept[-1]) if skept.size else math.inf
+    bad = (se <= tol) | (se < math.sqrt(eps) * se[0])
+    cols = ()
+    if bad.any():
+        weight = np.sqrt(np.sum(vt[bad] ** 2, axis=0))
+        idx = np.nonzero(nz)[0]
+        cols = tuple(int(j) for j in idx[weight >= 0.1 * weight.max()])
+    return Conditioning(rank, d, cond, zero, ratio, srank, scond, cols)
+
+
+def _names(cols, columns, limit=10) -> str:
+    """``column 3`` / ``columns 1, 4 and 7`` (the user's names when given), at most ``limit``."""
+    names = [str(columns[j]) if columns is not None else str(j) for j in cols]
+    more = len(names) - limit
+    if more > 0:
+        names = names[:limit] + [f"{more} more"]
+    body = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return ("column " if len(cols) == 1 else "columns ") + body
+
+
+def warn_conditioning(quad: Quadratic, dtype: str = "float64", standardized: bool = False, *,
+                      centred: bool | None = None, columns=None) -> None:
+    """Warn (:class:`gdcore.IllConditionedWarning`) when ``X`` is ill-conditioned or rank-deficient.
+
+    The message says what is lost, the cause (:func:`diagnose`: zero
+    columns, the columns' scales, or (nearly) collinear columns, named) and
+    only the remedies that address that cause: ``standardize=True`` when the
+    scales are the cause and ``X`` was not standardized; dropping or combining
+    the columns named when they are collinear (scaling cannot change a linear
+    relation); centring (``standardize=True`` with a constant column) only
+    for a near relation in data not yet centred; ``dtype='float64'`` for a
+    lower precision.
+
+    Parameters
+    ----------
+    quad : Quadratic
+    dtype : str
+        The working dtype of the run.
+    standardized : bool
+        Whether ``X`` was standardized (its columns scaled, and centred when
+        it has an intercept): ``standardize=True`` is then not suggested.
+    centred : bool, optional
+        Whether the columns are already centred (default: ``standardized``).
+    columns : sequence, optional
+        Names of the columns, for the message (default: their indices).
+    """
     s = quad.singular_values
     d = s.size
     rank = int(np.count_nonzero(quad.positive))
@@ -157,31 +276,60 @@ def _warn_conditioning(quad: Quadratic, dtype: str, standardized: bool = False) 
     ill = cond > 1.0 / math.sqrt(eps)
     if not ill and rank == d:
         return
-    parts = []
+    centred = standardized if centred is None else centred
+    why = diagnose(quad, eps)
+    nonzero = d - len(why.zero_columns)
+    # the scales are the cause when the trouble (beyond zero columns) is gone once the norms are equal
+    scale_cause = ((ill or rank < nonzero) and why.scaled_rank == nonzero
+                   and why.scaled_cond <= 1.0 / math.sqrt(eps))
+    collinear = why.collinear if not scale_cause else ()
+    parts, remedies = [], []
     if rank < d:
+        causes = []
+        if why.zero_columns:
+            causes.append(f"{_names(why.zero_columns, columns)} {'is' if len(why.zero_columns) == 1 else 'are'} "
+                          "all zeros")
+        if why.scaled_rank < nonzero:
+            causes.append(f"{_names(collinear, columns)} are linearly dependent whatever their scales")
+        elif rank < nonzero:
+            causes.append(f"the columns' norms differ by a factor of {why.norm_ratio:.3g}, so the "
+                          "smallest are lost beside the largest")
         parts.append(
             f"X is rank-deficient: {d - rank} of its {d} directions have a singular value at or "
             f"below max(n, d) * eps * sigma_max = {max(quad.n, d) * _EPS64 * s[0] * math.sqrt(quad.n):.3g} "
             "and are treated as exactly zero, so w* is the minimum-norm least-squares solution "
             "on the other directions, gradient descent cannot move along them, and "
-            "condition_number is inf; drop or combine collinear columns"
+            "condition_number is inf" + (" (" + "; ".join(causes) + ")" if causes else "")
         )
     if ill:
         what = "cond(X)" if rank == d else "on the kept directions cond(X)"
+        if scale_cause:
+            cause = (f"the cause is the columns' scales: their norms differ by a factor of "
+                     f"{why.norm_ratio:.3g}, and with equal norms cond(X) would be {why.scaled_cond:.3g}")
+        else:
+            cause = (f"the cause is nearly collinear columns ({_names(collinear, columns)}): with equal "
+                     f"column norms cond(X) is still {why.scaled_cond:.3g}")
         parts.append(
             f"X is ill-conditioned: {what} = {cond:.3g} (the Hessian's condition number is its "
             f"square); w* and the predictions (computed in float64) keep about "
             f"{_digits(_EPS64, cond)} significant digits"
             + (f", and gradient descent in {dtype} can match w* to about "
                f"{_digits(eps, cond)} digits at best" if dtype != "float64" else "")
+            + "; " + cause
         )
-    remedies = [] if standardized else ["standardize=True"]
-    if dtype != "float64":
+    if why.zero_columns:
+        remedies.append(f"drop {_names(why.zero_columns, columns)}")
+    if scale_cause and not standardized:
+        remedies.append("standardize=True")
+    if collinear:
+        remedies.append(f"drop or combine {_names(collinear, columns)} (e.g. orthogonal instead of "
+                        "raw polynomial features)")
+        if ill and not centred and why.scaled_rank == nonzero:
+            remedies.append("if one of them is a constant (intercept) column, standardize=True, "
+                            "which centres the others")
+    if ill and dtype != "float64":
         remedies.append("dtype='float64'")
-    remedies.append("removing or combining nearly collinear columns (e.g. orthogonal instead of raw "
-                    "polynomial features)" if ill else "")
-    remedies = [r for r in remedies if r]
-    remedy = "; remedy: " + ", ".join(remedies) if remedies else ""
+    remedy = "; remedy: " + "; or ".join(remedies) if remedies else ""
     warnings.warn("; ".join(parts) + remedy + ".", IllConditionedWarning,
                   stacklevel=_user_stacklevel())
 
