@@ -38,7 +38,7 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     return_names : bool
         Also return the column names of X (``"bias"`` last when added).
     sep : str, default ","
-        The delimiter of the CSV files.
+        The delimiter of the CSV files: one character (``"\\t"`` for a tab).
     lazy : bool, default True
         ``False`` reads one CSV file whole into numpy arrays instead, checking
         every cell (a missing, text or infinite value is a ``ValueError``
@@ -52,7 +52,8 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     Raises
     ------
     FileNotFoundError, ValueError
-        No such files, a missing column, or a non-numeric column.
+        No such files, a missing column, a non-numeric column, or a ``sep``
+        that is not one character.
 
     Examples
     --------
@@ -69,6 +70,7 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     >>> np.round(r.weights, 4)
     array([3., 2.])
     """
+    _check_sep(sep)
     if not lazy:
         import numpy as np
 
@@ -133,6 +135,15 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     if return_names:
         return X, y, features + (["bias"] if bias else [])
     return X, y
+
+
+def _check_sep(sep):
+    """``sep`` must be one character the csv module can split on (not a newline or a quote)."""
+    if not isinstance(sep, str) or len(sep) != 1 or sep in '\r\n"':
+        raise ValueError(
+            f"sep must be one character such as ',' or ';' (a tab: '\\t'), got {sep!r}; a "
+            "newline or '\"' cannot be a delimiter."
+        )
 
 
 def _read_csv_file(path, target, features=None, sep=","):

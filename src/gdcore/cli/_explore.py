@@ -15,6 +15,7 @@ from gdcore.cli._args import (
     _nonneg_int,
     _positive_float,
     _positive_int,
+    _sep,
     parse_lrs,
 )
 from gdcore.cli._common import (
@@ -57,7 +58,9 @@ def add_parser(sub):
                     help="do not add a column of ones (the intercept) to the features")
     ex.add_argument("--standardize", action="store_true",
                     help="centre and scale each non-constant feature to unit variance first")
-    ex.add_argument("--sep", default=",", help="field delimiter of the CSV (default ',')")
+    ex.add_argument("--sep", type=_sep, default=",",
+                    help="field delimiter of the CSV, one character (default ','; '\\t' or tab: "
+                         "a tab)")
     ex.add_argument("--rtol", type=_positive_float, default=1e-3,
                     help="converged when L - L* <= RTOL (L0 - L*) (default 1e-3)")
     ex.add_argument("--lrs", type=parse_lrs, metavar="START:STOP:NUM[:log]", default=None,
