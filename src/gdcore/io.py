@@ -103,6 +103,7 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
         missing = [f for f in files if not f.exists()]
         if not files or missing:
             raise FileNotFoundError(f"no data file at {path}.")
+    _check_same_columns(files, sep)
     import dask.array as da
     import dask.dataframe as dd
 
@@ -135,6 +136,49 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     if return_names:
         return X, y, features + (["bias"] if bias else [])
     return X, y
+
+
+def _columns_of(path, sep):
+    """The column names of one CSV file (its header row) or Parquet file (its schema)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(path)
+        index = (schema.pandas_metadata or {}).get("index_columns", [])
+        return [c for c in schema.names if c not in index]  # an index stored by pandas is no column
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh, delimiter=sep), None)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a UTF-8 text file; save it as CSV (UTF-8)") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path} is not a readable CSV file (line 1: {exc})") from None
+    if header is None:
+        raise ValueError(f"{path} is empty; every file needs a header row of column names")
+    return header
+
+
+def _check_same_columns(files, sep):
+    """Every file of a folder or glob has the columns of the first (in any order: they are read by name).
+
+    A file with a column more would have it dropped without a word, one with a
+    column less ends in a pandas KeyError deep inside dask: both are a
+    ValueError naming the file and the columns that differ.
+    """
+    first = _columns_of(files[0], sep)
+    for f in files[1:]:
+        cols = _columns_of(f, sep)
+        extra = [c for c in cols if c not in first]
+        lacks = [c for c in first if c not in cols]
+        if extra or lacks:
+            what = " and ".join(part for part in (
+                extra and f"has the extra column(s) {', '.join(map(repr, extra))}",
+                lacks and f"lacks the column(s) {', '.join(map(repr, lacks))}") if part)
+            raise ValueError(
+                f"the files do not all have the same columns: {f} {what} compared with {files[0]} "
+                f"(columns {', '.join(first)}); give every file the same header row, or pass a "
+                "glob that picks only files that agree."
+            )
 
 
 def _check_sep(sep):

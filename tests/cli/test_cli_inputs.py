@@ -56,3 +56,16 @@ def test_a_sep_that_is_not_one_character_is_one_line(tmp_path, cmd, sep):
     extra = {"fit": ["--lr", "0.1"], "sweep": ["--lrs", "0.1,0.2"], "explore": []}[cmd]
     proc = run_cli(cmd, data, "--target", "y", "--sep", sep, *extra)
     assert_one_line_error(proc, "--sep", "one character")
+
+
+# ---------------------------------------------------------------------------
+# a folder of CSV files that do not share their columns
+
+
+def test_a_folder_whose_files_have_different_columns_is_one_line(tmp_path):
+    pytest.importorskip("dask")
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "a.csv").write_text("x,y\n1,2\n2,4\n")
+    (tmp_path / "parts" / "b.csv").write_text("u,y\n1,2\n2,4\n")
+    proc = run_cli("fit", tmp_path / "parts", "--target", "y", "--lr", "0.1")
+    assert_one_line_error(proc, "b.csv", "'u'", "'x'", "a.csv")
