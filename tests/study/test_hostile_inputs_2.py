@@ -74,3 +74,91 @@ def test_read_folder_of_parquet_files_with_different_columns_names_the_file(tmp_
     pd.DataFrame({"x": [1.0, 2.0], "z": [1.0, 1.0], "y": [2.0, 4.0]}).to_parquet(tmp_path / "b.parquet")
     with pytest.raises(ValueError, match=r"b\.parquet.*'z'.*a\.parquet"):
         gdcore.io.read(tmp_path, target="y")
+
+
+# ---------------------------------------------------------------------------
+# schedules: their arguments, checked when one is made, and what a callable returns
+
+S = gdcore.schedules
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: S.cosine(0.1, epochs=0), "epochs"),
+    (lambda: S.cosine(0.1, epochs=-3), "epochs"),
+    (lambda: S.cosine(0.1, epochs=2.5), "epochs"),
+    (lambda: S.cosine(0.1, epochs=10, lr_min=-1), "lr_min"),
+    (lambda: S.cosine(0.1, epochs=10, lr_min=float("nan")), "lr_min"),
+    (lambda: S.cosine(0.0, epochs=10), "lr"),
+    (lambda: S.step(0.1, step_size=0), "step_size"),
+    (lambda: S.step(0.1, step_size=True), "step_size"),
+    (lambda: S.step(0.1, step_size=5, gamma=0), "gamma"),
+    (lambda: S.step(0.1, step_size=5, gamma=float("inf")), "gamma"),
+    (lambda: S.step(-0.1, step_size=5), "lr"),
+    (lambda: S.exponential(0.1, gamma=-0.5), "gamma"),
+    (lambda: S.exponential(float("nan"), gamma=0.5), "lr"),
+    (lambda: S.constant(0.0), "lr"),
+    (lambda: S.constant("0.1"), "lr"),
+    (lambda: S.linear_warmup(0.1, warmup=0), "warmup"),
+    (lambda: S.linear_warmup(0.1, warmup=5, after=0.5), "after"),
+    (lambda: S.one_cycle(0.1, epochs=0), "epochs"),
+    (lambda: S.one_cycle(0.1, epochs=10, pct_start=1.5), "pct_start"),
+    (lambda: S.one_cycle(0.1, epochs=10, div_factor=0), "div_factor"),
+    (lambda: S.one_cycle(0.1, epochs=10, final_div_factor=-1), "final_div_factor"),
+    (lambda: S.one_cycle(0.0, epochs=10), "lr_max"),
+])
+def test_every_schedule_checks_its_arguments_when_made(make, name):
+    with pytest.raises((ValueError, TypeError), match=rf"^{name} must be"):
+        make()
+
+
+def test_the_division_by_zero_schedules_are_refused_before_a_fit():
+    with pytest.raises(ValueError, match="epochs must be a whole number >= 1"):
+        gdcore.fit(X, Y, lr=S.cosine(0.5, epochs=0))
+    with pytest.raises(ValueError, match="step_size must be a whole number >= 1"):
+        gdcore.fit(X, Y, lr=S.step(0.5, step_size=0))
+
+
+def test_valid_schedules_still_give_their_values():
+    assert S.one_cycle(1.0, epochs=1)(0) > 0
+    assert S.one_cycle(1.0, epochs=10, pct_start=0.0)(3) > 0
+    assert S.one_cycle(1.0, epochs=10, pct_start=1.0)(3) > 0
+    assert S.step(np.float32(1.0), step_size=np.int64(2))(2) == pytest.approx(0.1)
+    w = S.linear_warmup(1.0, warmup=2, after=lambda k: 0.5)
+    assert [w(k) for k in range(4)] == [0.5, 1.0, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("value, kind", [
+    (None, TypeError), ("0.1", TypeError), (np.array([0.1, 0.2]), TypeError), ([0.1], TypeError),
+    (np.array([0.1]), TypeError),
+])
+def test_a_callable_schedule_that_returns_no_number_gets_the_error_of_a_constant_lr(value, kind):
+    with pytest.raises(kind, match=r"the schedule's lr at epoch 0 must be"):
+        gdcore.fit(X, Y, lr=lambda epoch: value)
+    with pytest.raises(kind, match=r"lr must be a number"):  # the constant lr it stands for
+        gdcore.fit(X, Y, lr=value)
+
+
+def test_a_schedule_subclass_that_returns_none_is_caught_by_its_table():
+    class Bad(S.Schedule):
+        def __call__(self, epoch):
+            return None if epoch == 3 else 0.1
+
+    with pytest.raises(TypeError, match=r"the schedule's lr at epoch 3 must be a number"):
+        gdcore.fit(X, Y, lr=Bad())
+
+
+@pytest.mark.parametrize("lr, where", [(1e-50, "0"), (1e50, "inf")])
+def test_a_schedule_whose_lr_rounds_to_0_or_inf_in_the_dtype_is_refused_like_a_constant_lr(lr, where):
+    with pytest.raises(ValueError, match=rf"lr=.* rounds to {where} in float32"):
+        gdcore.fit(X, Y, lr=lr, dtype="float32")
+    with pytest.raises(ValueError, match=rf"epoch 2: lr=.* rounds to {where} in float32"):
+        gdcore.fit(X, Y, lr=lambda k: 0.1 if k < 2 else lr, dtype="float32")
+    # an lr of exactly 0 stays allowed (a schedule may pause), and float64 holds both
+    gdcore.fit(X, Y, lr=lambda k: 0.1 if k < 2 else 0.0, dtype="float32", epochs=5)
+    if where == "0":
+        gdcore.fit(X, Y, lr=lambda k: 0.1 if k < 2 else lr, epochs=5)
+
+
+def test_lr_find_whose_ramp_starts_below_the_dtype_is_refused():
+    with pytest.raises(ValueError, match=r"epoch 0: lr=1e-50 rounds to 0 in float32"):
+        gdcore.lr_find(X, Y, lr_min=1e-50, dtype="float32")

@@ -55,6 +55,27 @@ def _fits(a, dtype) -> bool:
         return bool(np.all(np.isfinite(np.asarray(a, dtype=dtype))))
 
 
+def _check_schedule(lrs, spec, dtype) -> None:
+    """Under a schedule every epoch's non-zero lr must stay finite and non-zero in ``dtype``.
+
+    The same rule, and message, as for a constant lr (:func:`check_representable`);
+    an lr of exactly 0 is a pause the schedule asked for.
+    """
+    if spec.lr_mult is None or spec.epochs == 0:
+        return
+    with np.errstate(over="ignore"):
+        eff = np.asarray(lrs, dtype=np.float64)[:, None] * np.asarray(spec.lr_mult[: spec.epochs])
+    with np.errstate(over="ignore", under="ignore"):
+        cast = eff.astype(dtype)
+    bad = (eff != 0) & ((cast == 0) | ~np.isfinite(cast))
+    if bad.any():
+        run, epoch = np.argwhere(bad)[0]
+        try:
+            check_representable([eff[run, epoch]], dtype)
+        except ValueError as exc:
+            raise ValueError(f"the schedule's lr at epoch {epoch}: {exc}") from None
+
+
 def execute(study, lrs, opt, spec, *, on_epoch=None, devices=None) -> Runs:
     """Run K learning rates of optimizer ``opt`` on a prepared study in one vectorised program.
 
@@ -87,6 +108,7 @@ def execute(study, lrs, opt, spec, *, on_epoch=None, devices=None) -> Runs:
         )
     method = "direct" if spec.batch_size else choose_method(asked, n, d)
     check_representable(lrs, prep.dtype)
+    _check_schedule(lrs, spec, prep.dtype)
     loss_star = 0.0 if quad is None else quad.loss_star
     if method == "gram" and not _fits(quad.G, prep.dtype):
         if asked == "gram":
