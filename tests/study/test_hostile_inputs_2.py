@@ -162,3 +162,60 @@ def test_a_schedule_whose_lr_rounds_to_0_or_inf_in_the_dtype_is_refused_like_a_c
 def test_lr_find_whose_ramp_starts_below_the_dtype_is_refused():
     with pytest.raises(ValueError, match=r"epoch 0: lr=1e-50 rounds to 0 in float32"):
         gdcore.lr_find(X, Y, lr_min=1e-50, dtype="float32")
+
+
+# ---------------------------------------------------------------------------
+# pandas: bool columns next to numbers (pd.get_dummies), every numeric dtype
+
+
+def _dummies_frame(pd):
+    """x and one-hot columns of a category, as pd.get_dummies returns them: float64 and bool."""
+    cat = np.array(list("abc"))[np.arange(20) % 3]
+    return pd.get_dummies(pd.DataFrame({"x": X[:, 0], "c": cat}))
+
+
+def test_get_dummies_float_and_bool_columns_are_numbers():
+    pd = pytest.importorskip("pandas")
+    df = _dummies_frame(pd)
+    assert {str(dt) for dt in df.dtypes} == {"float64", "bool"}
+    r = gdcore.fit(df, Y, lr=0.5, epochs=50)
+    expect = gdcore.fit(df.to_numpy(dtype=np.float64), Y, lr=0.5, epochs=50)
+    np.testing.assert_array_equal(r.weights, expect.weights)
+    assert r.dtype == "float64"
+
+
+def test_float32_next_to_bool_stays_float32():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"x": X[:, 0].astype(np.float32), "flag": np.arange(20) % 2 == 0})
+    assert gdcore.fit(df, Y, lr=0.5, epochs=5).dtype == "float32"
+
+
+@pytest.mark.parametrize("dtypes", [
+    ("Float32", "boolean"), ("Int64", "boolean"), ("UInt8", "float32"), ("int8", "bool"),
+    ("Int16", "Float64"), ("uint64", "int64"),
+])
+def test_every_numeric_and_bool_dtype_mix_is_read_as_numbers(dtypes):
+    pd = pytest.importorskip("pandas")
+    a = (np.arange(20) % 5).astype(float)
+    b = (np.arange(20) % 2).astype(float)
+    df = pd.DataFrame({"a": pd.array(a).astype(dtypes[0]), "b": pd.array(b).astype(dtypes[1])})
+    r = gdcore.fit(df, Y, lr=0.05, epochs=20)
+    np.testing.assert_allclose(r.weights, gdcore.fit(np.c_[a, b], Y, lr=0.05, epochs=20).weights,
+                               rtol=1e-12)
+
+
+def test_an_object_column_of_numbers_is_read_and_a_text_column_is_named():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"x": pd.Series(list(X[:, 0]), dtype=object), "one": True})
+    gdcore.fit(df, Y, lr=0.5, epochs=5)
+    df["town"] = ["Oslo"] * 20
+    with pytest.raises(TypeError, match=r"X .*column\(s\) 'town' \(.*'Oslo'.*pandas.get_dummies"):
+        gdcore.fit(df, Y, lr=0.5)
+
+
+def test_na_in_a_nullable_bool_column_is_still_a_missing_value():
+    pd = pytest.importorskip("pandas")
+    df = _dummies_frame(pd).astype({"c_a": "boolean"})
+    df.loc[3, "c_a"] = pd.NA
+    with pytest.raises(ValueError, match=r"X contains 1 missing .* row 3"):
+        gdcore.fit(df, Y, lr=0.5)
