@@ -219,3 +219,33 @@ def test_na_in_a_nullable_bool_column_is_still_a_missing_value():
     df.loc[3, "c_a"] = pd.NA
     with pytest.raises(ValueError, match=r"X contains 1 missing .* row 3"):
         gdcore.fit(df, Y, lr=0.5)
+
+
+# ---------------------------------------------------------------------------
+# y lying along a row; several lrs given to fit
+
+
+@pytest.mark.parametrize("call", [gdcore.fit, gdcore.sweep, gdcore.lr_find])
+def test_y_of_shape_1_by_n_suggests_ravel(call):
+    kwargs = {"fit": {"lr": 0.5}, "sweep": {"lrs": [0.5]}, "lr_find": {}}[call.__name__]
+    with pytest.raises(ValueError, match=r"y has shape \(1, 20\).*one row per row of X.*y\.ravel\(\)"):
+        call(X, Y.reshape(1, -1), **kwargs)
+
+
+def test_y_of_shape_m_by_n_suggests_the_transpose():
+    with pytest.raises(ValueError, match=r"y has shape \(2, 20\).*y\.T"):
+        gdcore.fit(X, np.c_[Y, 2 * Y].T, lr=0.5)
+    with pytest.raises(ValueError, match=r"y has 19 rows but X has 20"):  # no guess when n differs
+        gdcore.fit(X, Y[:19], lr=0.5)
+
+
+@pytest.mark.parametrize("lr", [[0.1, 0.7], (0.1, 0.7), np.array([0.1, 0.7]), [0.1], np.array([[0.1]])])
+def test_fit_with_a_list_of_lrs_points_at_sweep(lr):
+    with pytest.raises(TypeError, match=r"lr must be a number .*one learning rate.*gdcore\.sweep"):
+        gdcore.fit(X, Y, lr=lr)
+
+
+def test_fit_still_takes_numpy_scalars_and_0d_arrays():
+    want = gdcore.fit(X, Y, lr=0.5, epochs=5).weights
+    for lr in (np.float64(0.5), np.float32(0.5), np.array(0.5)):
+        np.testing.assert_array_equal(gdcore.fit(X, Y, lr=lr, epochs=5).weights, want)

@@ -236,6 +236,12 @@ def prepare(X, y, w0=None, *, backend=None, device=None, dtype=None,
             if len(yn.shape) not in (1, 2):
                 raise ValueError(f"y must be 1-D (n,) or 2-D (n, m), got shape {tuple(yn.shape)}.")
             if yn.shape[0] != n:
+                if len(yn.shape) == 2 and yn.shape[1] == n:  # the targets along a row
+                    fix = "y.ravel()" if yn.shape[0] == 1 else f"y.T (shape ({n}, {yn.shape[0]}))"
+                    raise ValueError(
+                        f"y has shape {tuple(yn.shape)}: its targets lie along a row, but y needs "
+                        f"one row per row of X ({n} rows); pass {fix}."
+                    )
                 raise ValueError(
                     f"y has {yn.shape[0]} rows but X has {n}; y needs one row per row of X."
                 )
