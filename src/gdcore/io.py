@@ -25,12 +25,14 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     path : str or pathlib.Path
         A directory (all ``*.csv`` or all ``*.parquet`` files in it; a folder
         holding both is refused, pass a glob), a glob such as
-        ``"data/part-*.csv"``, or one file.
+        ``"data/part-*.csv"``, or one file.  ``"-"`` is standard input, read
+        whole (``lazy=False`` only; a file named ``-`` is ``"./-"``).
     target : str
         Column holding y.
     features : list of str, optional
         Columns of X (default: every column except ``target``, which must not
-        be among them).
+        be among them).  By default a CSV header with an empty column name
+        (a delimiter at the end of every line) is a ``ValueError``.
     bias : bool, default True
         Append a column of ones (the intercept).
     blocksize : str or int
@@ -71,6 +73,9 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     array([3., 2.])
     """
     _check_sep(sep)
+    if str(path) == "-" and lazy:
+        raise ValueError("'-' (standard input) is read whole into memory: pass lazy=False, or save "
+                         "the data to a file or folder to read it chunk by chunk.")
     if not lazy:
         import numpy as np
 
@@ -103,7 +108,9 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
         missing = [f for f in files if not f.exists()]
         if not files or missing:
             raise FileNotFoundError(f"no data file at {path}.")
-    _check_same_columns(files, sep)
+    first = _check_same_columns(files, sep)
+    if features is None and files[0].suffix != ".parquet":
+        _check_names(first, files[0], sep)
     import dask.array as da
     import dask.dataframe as dd
 
@@ -161,6 +168,8 @@ def _columns_of(path, sep):
 def _check_same_columns(files, sep):
     """Every file of a folder or glob has the columns of the first (in any order: they are read by name).
 
+    Returns the first file's columns.
+
     A file with a column more would have it dropped without a word, one with a
     column less ends in a pandas KeyError deep inside dask: both are a
     ValueError naming the file and the columns that differ.
@@ -179,6 +188,24 @@ def _check_same_columns(files, sep):
                 f"(columns {', '.join(first)}); give every file the same header row, or pass a "
                 "glob that picks only files that agree."
             )
+    return first
+
+
+def _check_names(header, path, sep):
+    """A header whose columns are all read (no ``features``) must name every one of them.
+
+    The usual cause of an empty name is a delimiter at the end of every line:
+    the empty column would be read as missing values (or, by pandas, as a
+    column ``'Unnamed: 2'`` of NaN).
+    """
+    empty = [j for j, h in enumerate(header) if not h.strip()]
+    if empty:
+        j, k = empty[0] + 1, len(header)
+        why = f": a trailing {sep!r} at the end of every line?" if j == k else ""
+        raise ValueError(
+            f"the header of {path} has an empty column name (column {j} of {k}{why}); remove the "
+            "trailing delimiter or name the column, or choose the columns to read (--features)."
+        )
 
 
 def _check_sep(sep):
@@ -190,6 +217,18 @@ def _check_sep(sep):
         )
 
 
+def _stdin():
+    """Standard input, read whole, as a text stream for the csv module."""
+    import io
+    import sys
+
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        return io.StringIO(raw.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError:
+        raise ValueError("standard input is not UTF-8 text; pipe in a CSV file saved as UTF-8") from None
+
+
 def _read_csv_file(path, target, features=None, sep=","):
     """Read ``target`` and ``features`` columns of one CSV file as float lists.
 
@@ -197,12 +236,15 @@ def _read_csv_file(path, target, features=None, sep=","):
     ``ValueError`` with a one-line message naming the file, column and row on
     any problem (the command line prints it as it is).
     """
-    try:
-        fh = open(path, newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"file {path} not found; pass the path of a CSV file with a header row") from None
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    if str(path) == "-":
+        fh, path = _stdin(), "standard input"
+    else:
+        try:
+            fh = open(path, newline="", encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"file {path} not found; pass the path of a CSV file with a header row") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
     with fh:
         reader = csv.reader(fh, delimiter=sep)
         try:
@@ -211,6 +253,8 @@ def _read_csv_file(path, target, features=None, sep=","):
                 raise ValueError(f"{path} is empty; it needs a header row of column names and "
                                  "at least one row of numbers")
             header = [h.strip() for h in header]
+            if features is None:
+                _check_names(header, path, sep)
             dupes = sorted({h for h in header if header.count(h) > 1})
             if dupes:
                 raise ValueError(f"{path} has duplicate column names ({', '.join(dupes)}); "

@@ -69,3 +69,26 @@ def test_a_folder_whose_files_have_different_columns_is_one_line(tmp_path):
     (tmp_path / "parts" / "b.csv").write_text("u,y\n1,2\n2,4\n")
     proc = run_cli("fit", tmp_path / "parts", "--target", "y", "--lr", "0.1")
     assert_one_line_error(proc, "b.csv", "'u'", "'x'", "a.csv")
+
+
+# ---------------------------------------------------------------------------
+# a trailing delimiter on every line; '-' for standard input
+
+
+def test_a_trailing_comma_on_every_line_is_named_as_an_empty_column_name(tmp_path):
+    data = write_linear(tmp_path / "d.csv", trailing=",")
+    proc = run_cli("fit", data, "--target", "y", "--lr", "0.1")
+    assert_one_line_error(proc, "empty column name", "column 4 of 4", "trailing ','")
+    ok = run_cli("fit", data, "--target", "y", "--lr", "0.1", "--features", "a,b")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_dash_reads_the_csv_from_standard_input(tmp_path):
+    data = write_linear(tmp_path / "d.csv")
+    from_file = run_cli("fit", data, "--target", "y", "--lr", "0.3", "--epochs", "50")
+    piped = run_cli("fit", "-", "--target", "y", "--lr", "0.3", "--epochs", "50",
+                    input=data.read_text())
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.replace("data: -,", f"data: {data},") == from_file.stdout
+    empty = run_cli("fit", "-", "--target", "y", "--lr", "0.3", input="")
+    assert_one_line_error(empty, "standard input", "empty")

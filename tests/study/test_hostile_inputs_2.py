@@ -249,3 +249,39 @@ def test_fit_still_takes_numpy_scalars_and_0d_arrays():
     want = gdcore.fit(X, Y, lr=0.5, epochs=5).weights
     for lr in (np.float64(0.5), np.float32(0.5), np.array(0.5)):
         np.testing.assert_array_equal(gdcore.fit(X, Y, lr=lr, epochs=5).weights, want)
+
+
+# ---------------------------------------------------------------------------
+# gdcore.io.read: a trailing delimiter on every line; '-' for standard input
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_trailing_delimiter_is_named_as_an_empty_column_name(tmp_path, lazy):
+    if lazy:
+        pytest.importorskip("dask")
+    (tmp_path / "d.csv").write_text("x,y,\n1,2,\n2,4,\n3,6,\n")
+    path = tmp_path if lazy else tmp_path / "d.csv"
+    with pytest.raises(ValueError, match=r"header of .*d\.csv has an empty column name \(column 3 of "
+                                         r"3.*trailing ','"):
+        gdcore.io.read(path, target="y", lazy=lazy)
+    # with the columns chosen the empty one is not read, and nothing is wrong
+    X_, y_ = gdcore.io.read(path, target="y", features=["x"], lazy=lazy)
+    np.testing.assert_array_equal(np.asarray(y_), [2, 4, 6])
+
+
+def test_an_empty_name_in_the_middle_of_the_header_is_named_too(tmp_path):
+    (tmp_path / "d.csv").write_text("x,,y\n1,5,2\n2,5,4\n")
+    with pytest.raises(ValueError, match=r"empty column name \(column 2 of 3\)"):
+        gdcore.io.read(tmp_path / "d.csv", target="y", lazy=False)
+
+
+def test_read_dash_is_standard_input_read_whole(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x,y\n1,2\n2,4\n3,6\n")))
+    X_, y_ = gdcore.io.read("-", target="y", lazy=False)
+    np.testing.assert_array_equal(y_, [2, 4, 6])
+    np.testing.assert_array_equal(X_, [[1, 1], [2, 1], [3, 1]])
+    with pytest.raises(ValueError, match=r"'-' \(standard input\) is read whole.*lazy=False"):
+        gdcore.io.read("-", target="y")

@@ -179,8 +179,9 @@ def _add_common(p, *, out_help, epochs=None):
 def _add_csv(p):
     """The data options of ``fit`` and ``sweep``: the CSV, its columns, the model."""
     p.add_argument("csv", metavar="CSV",
-                   help="data file with a header row of column names; or a folder (or glob) of "
-                        "CSV/Parquet files, read chunk by chunk with dask (backend dask)")
+                   help="data file with a header row of column names ('-': standard input); or "
+                        "a folder (or glob) of CSV/Parquet files, read chunk by chunk with dask "
+                        "(backend dask)")
     p.add_argument("--target", required=True, metavar="COLUMN",
                    help="column to predict (required)")
     p.add_argument("--features", metavar="A,B,...", default=None,

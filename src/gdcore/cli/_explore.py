@@ -49,7 +49,7 @@ def add_parser(sub):
                     "the seed data of 'gdcore demo'.",
         epilog="example: gdcore explore houses.csv --target price --standardize --out houses.html")
     ex.add_argument("csv", metavar="DATA", nargs="?", default=None,
-                    help="CSV file with a header row (default: the seed data)")
+                    help="CSV file with a header row ('-': standard input; default: the seed data)")
     ex.add_argument("--target", metavar="COLUMN", default=None,
                     help="column to predict (required with DATA)")
     ex.add_argument("--features", metavar="A,B,...", default=None,
