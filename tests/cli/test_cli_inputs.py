@@ -92,3 +92,15 @@ def test_dash_reads_the_csv_from_standard_input(tmp_path):
     assert piped.stdout.replace("data: -,", f"data: {data},") == from_file.stdout
     empty = run_cli("fit", "-", "--target", "y", "--lr", "0.3", input="")
     assert_one_line_error(empty, "standard input", "empty")
+
+
+# ---------------------------------------------------------------------------
+# memory
+
+
+@pytest.mark.parametrize("cmd, extra", [("fit", ["--lr", "0.1"]), ("sweep", ["--lrs", "0.1,0.2"])])
+def test_an_mlp_too_wide_for_memory_is_one_line_with_the_size_and_the_limit(tmp_path, cmd, extra):
+    data = write_linear(tmp_path / "d.csv")
+    proc = run_cli(cmd, data, "--target", "y", "--model", "mlp:1000000000000", *extra)
+    assert_one_line_error(proc, "mlp[1000000000000]", "would need about", "PiB",
+                          "more than the limit of", "physical memory", "narrower")

@@ -285,3 +285,61 @@ def test_read_dash_is_standard_input_read_whole(tmp_path, monkeypatch):
     np.testing.assert_array_equal(X_, [[1, 1], [2, 1], [3, 1]])
     with pytest.raises(ValueError, match=r"'-' \(standard input\) is read whole.*lazy=False"):
         gdcore.io.read("-", target="y")
+
+
+# ---------------------------------------------------------------------------
+# memory: a call whose arrays would not fit is refused with the estimate and the limit
+
+
+@pytest.fixture
+def small_limit(monkeypatch):
+    """A limit of 1 MiB, so that modest calls are refused quickly (nothing large is allocated)."""
+    import gdcore._checks
+
+    monkeypatch.setattr(gdcore._checks, "memory_limit", lambda: (1 << 20, "a limit set by the test"),
+                        raising=False)
+
+
+SIZE = r"would need about [\d.]+ [KMGTP]?i?B of memory \(.*\), more than the limit of "
+
+
+def test_lr_find_with_enormous_steps_is_refused_with_the_size_and_the_limit():
+    with pytest.raises(ValueError, match=rf"lr_find\(steps=10,000,000,000,000\) {SIZE}.*physical "
+                                         r"memory.*use fewer steps") as info:
+        gdcore.lr_find(X, Y, steps=10**13)
+    assert gdcore._checks._size(gdcore._checks.memory_limit()[0]) in str(info.value)
+
+
+def test_an_mlp_of_enormous_width_is_refused_before_it_is_initialised():
+    with pytest.raises(ValueError, match=rf"the model mlp\[1000000000000\] tanh {SIZE}.*narrower"):
+        gdcore.fit(X, Y, lr=0.1, model=gdcore.models.mlp(10**12))
+    with pytest.raises(ValueError, match=rf"the model mlp\[10, 1000000000000\] tanh {SIZE}"):
+        gdcore.stability(X, Y, model=gdcore.models.mlp((10, 10**12)))
+
+
+def test_a_sweep_of_many_lrs_is_refused_above_the_limit(small_limit):
+    with pytest.raises(ValueError, match=rf"2,000 run\(s\) of 200 epochs {SIZE}1 MiB \(a limit set by "
+                                         r"the test\); use fewer learning rates or fewer epochs"):
+        gdcore.sweep(X, Y, np.linspace(0.01, 0.5, 2000), epochs=200)
+    gdcore.sweep(X, Y, np.linspace(0.01, 0.5, 20), epochs=200)  # 100 times less fits
+
+
+def test_the_weight_history_and_a_long_schedule_count_too(small_limit):
+    with pytest.raises(ValueError, match=r"the weights of every epoch.*drop record_weights"):
+        gdcore.fit(X, Y, lr=0.1, epochs=30_000, record_weights=True)
+    with pytest.raises(ValueError, match=rf"a schedule over 100,000 epochs {SIZE}"):
+        gdcore.fit(X, Y, lr=gdcore.schedules.constant(0.1), epochs=100_000)
+
+
+def test_the_activations_of_an_mlp_count(small_limit):
+    Xn = np.linspace(-1, 1, 400)[:, None]
+    with pytest.raises(ValueError, match=r"the activations, 400 rows x 300 hidden units"):
+        gdcore.fit(Xn, np.sin(Xn[:, 0]), lr=0.1, model=gdcore.models.mlp(300))
+
+
+def test_the_limit_is_half_the_physical_memory():
+    import os
+
+    limit, why = gdcore._checks.memory_limit()
+    phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert limit == phys // 2 and "half of this machine's" in why
