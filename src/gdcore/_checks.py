@@ -9,12 +9,14 @@ where they are converted (:mod:`gdcore.study._prepare`).
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
 __all__ = ["check_batch", "check_betas", "check_epochs", "check_finite", "check_lr",
-           "check_lrs", "check_numbers", "check_positive", "check_real", "check_representable",
-           "check_run_options", "check_y", "dtype_name", "schedule_table"]
+           "check_lrs", "check_memory", "check_numbers", "check_positive", "check_real",
+           "check_representable", "check_run_options", "check_y", "dtype_name", "memory_limit",
+           "schedule_table"]
 
 _FLOAT_NAMES = ("float32", "float64")
 
@@ -223,3 +225,68 @@ def check_betas(betas, default=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9
         raise ValueError(f"every momentum in betas must be a number in [0, 1), got {arr.tolist()}; "
                          "e.g. betas=[0, 0.5, 0.9].")
     return np.unique(np.concatenate([[0.0], arr]))  # sorted, 0 (plain GD) first
+
+
+# -- the memory a call asks for ---------------------------------------------
+
+# Where the physical memory cannot be read (os.sysconf is POSIX): the most one call may ask for.
+MEMORY_LIMIT_UNKNOWN = 8 << 30
+
+
+def _size(nbytes) -> str:
+    """``nbytes`` in binary units: ``'1.5 GiB'``."""
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            return f"{value:.3g} {unit}"
+        value /= 1024
+    return f"{value:.3g} PiB"  # pragma: no cover - the loop returns
+
+
+def memory_limit() -> tuple[int, str]:
+    """The most memory (bytes) the arrays of one call may need, and where that number comes from.
+
+    Half of the machine's physical memory (``os.sysconf``), or
+    :data:`MEMORY_LIMIT_UNKNOWN` (8 GiB) where it cannot be read: a call
+    estimated above it is refused with both numbers before anything is
+    allocated, instead of ending in a ``MemoryError`` (or in swap).
+
+    Examples
+    --------
+    >>> limit, why = memory_limit()
+    >>> limit > 0 and ("physical memory" in why or "8 GiB" in why)
+    True
+    """
+    try:
+        phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        phys = 0
+    if phys > 0:
+        return phys // 2, f"half of this machine's {_size(phys)} of physical memory"
+    return MEMORY_LIMIT_UNKNOWN, "8 GiB, as this machine's physical memory could not be read"
+
+
+def check_memory(parts, what) -> None:
+    """Refuse a call whose arrays would need more than :func:`memory_limit`.
+
+    ``parts``: ``(label, bytes, advice)`` for every array (or group of
+    arrays) the call will allocate; the message names the estimate, its two
+    largest parts, the limit, and the advice of the largest.
+
+    Examples
+    --------
+    >>> check_memory([("the losses", 8 << 50, "use fewer epochs")], "fit")
+    Traceback (most recent call last):
+    ...
+    ValueError: fit would need about 8 PiB of memory (the losses: 8 PiB), more than ...
+    """
+    total = sum(int(nbytes) for _, nbytes, _ in parts)
+    limit, why = memory_limit()
+    if total <= limit:
+        return
+    big = sorted(parts, key=lambda part: -part[1])
+    detail = "; ".join(f"{label}: {_size(nbytes)}" for label, nbytes, _ in big[:2])
+    raise ValueError(
+        f"{what} would need about {_size(total)} of memory ({detail}), more than the limit of "
+        f"{_size(limit)} ({why}); {big[0][2]}."
+    )

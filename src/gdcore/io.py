@@ -25,12 +25,14 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     path : str or pathlib.Path
         A directory (all ``*.csv`` or all ``*.parquet`` files in it; a folder
         holding both is refused, pass a glob), a glob such as
-        ``"data/part-*.csv"``, or one file.
+        ``"data/part-*.csv"``, or one file.  ``"-"`` is standard input, read
+        whole (``lazy=False`` only; a file named ``-`` is ``"./-"``).
     target : str
         Column holding y.
     features : list of str, optional
         Columns of X (default: every column except ``target``, which must not
-        be among them).
+        be among them).  By default a CSV header with an empty column name
+        (a delimiter at the end of every line) is a ``ValueError``.
     bias : bool, default True
         Append a column of ones (the intercept).
     blocksize : str or int
@@ -38,7 +40,7 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     return_names : bool
         Also return the column names of X (``"bias"`` last when added).
     sep : str, default ","
-        The delimiter of the CSV files.
+        The delimiter of the CSV files: one character (``"\\t"`` for a tab).
     lazy : bool, default True
         ``False`` reads one CSV file whole into numpy arrays instead, checking
         every cell (a missing, text or infinite value is a ``ValueError``
@@ -52,7 +54,8 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     Raises
     ------
     FileNotFoundError, ValueError
-        No such files, a missing column, or a non-numeric column.
+        No such files, a missing column, a non-numeric column, or a ``sep``
+        that is not one character.
 
     Examples
     --------
@@ -69,6 +72,10 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     >>> np.round(r.weights, 4)
     array([3., 2.])
     """
+    _check_sep(sep)
+    if str(path) == "-" and lazy:
+        raise ValueError("'-' (standard input) is read whole into memory: pass lazy=False, or save "
+                         "the data to a file or folder to read it chunk by chunk.")
     if not lazy:
         import numpy as np
 
@@ -101,6 +108,9 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
         missing = [f for f in files if not f.exists()]
         if not files or missing:
             raise FileNotFoundError(f"no data file at {path}.")
+    first = _check_same_columns(files, sep)
+    if features is None and files[0].suffix != ".parquet":
+        _check_names(first, files[0], sep)
     import dask.array as da
     import dask.dataframe as dd
 
@@ -135,6 +145,90 @@ def read(path, *, target, features=None, bias=True, blocksize="64MB", return_nam
     return X, y
 
 
+def _columns_of(path, sep):
+    """The column names of one CSV file (its header row) or Parquet file (its schema)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(path)
+        index = (schema.pandas_metadata or {}).get("index_columns", [])
+        return [c for c in schema.names if c not in index]  # an index stored by pandas is no column
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh, delimiter=sep), None)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a UTF-8 text file; save it as CSV (UTF-8)") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path} is not a readable CSV file (line 1: {exc})") from None
+    if header is None:
+        raise ValueError(f"{path} is empty; every file needs a header row of column names")
+    return header
+
+
+def _check_same_columns(files, sep):
+    """Every file of a folder or glob has the columns of the first (in any order: they are read by name).
+
+    Returns the first file's columns.
+
+    A file with a column more would have it dropped without a word, one with a
+    column less ends in a pandas KeyError deep inside dask: both are a
+    ValueError naming the file and the columns that differ.
+    """
+    first = _columns_of(files[0], sep)
+    for f in files[1:]:
+        cols = _columns_of(f, sep)
+        extra = [c for c in cols if c not in first]
+        lacks = [c for c in first if c not in cols]
+        if extra or lacks:
+            what = " and ".join(part for part in (
+                extra and f"has the extra column(s) {', '.join(map(repr, extra))}",
+                lacks and f"lacks the column(s) {', '.join(map(repr, lacks))}") if part)
+            raise ValueError(
+                f"the files do not all have the same columns: {f} {what} compared with {files[0]} "
+                f"(columns {', '.join(first)}); give every file the same header row, or pass a "
+                "glob that picks only files that agree."
+            )
+    return first
+
+
+def _check_names(header, path, sep):
+    """A header whose columns are all read (no ``features``) must name every one of them.
+
+    The usual cause of an empty name is a delimiter at the end of every line:
+    the empty column would be read as missing values (or, by pandas, as a
+    column ``'Unnamed: 2'`` of NaN).
+    """
+    empty = [j for j, h in enumerate(header) if not h.strip()]
+    if empty:
+        j, k = empty[0] + 1, len(header)
+        why = f": a trailing {sep!r} at the end of every line?" if j == k else ""
+        raise ValueError(
+            f"the header of {path} has an empty column name (column {j} of {k}{why}); remove the "
+            "trailing delimiter or name the column, or choose the columns to read (--features)."
+        )
+
+
+def _check_sep(sep):
+    """``sep`` must be one character the csv module can split on (not a newline or a quote)."""
+    if not isinstance(sep, str) or len(sep) != 1 or sep in '\r\n"':
+        raise ValueError(
+            f"sep must be one character such as ',' or ';' (a tab: '\\t'), got {sep!r}; a "
+            "newline or '\"' cannot be a delimiter."
+        )
+
+
+def _stdin():
+    """Standard input, read whole, as a text stream for the csv module."""
+    import io
+    import sys
+
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        return io.StringIO(raw.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError:
+        raise ValueError("standard input is not UTF-8 text; pipe in a CSV file saved as UTF-8") from None
+
+
 def _read_csv_file(path, target, features=None, sep=","):
     """Read ``target`` and ``features`` columns of one CSV file as float lists.
 
@@ -142,12 +236,15 @@ def _read_csv_file(path, target, features=None, sep=","):
     ``ValueError`` with a one-line message naming the file, column and row on
     any problem (the command line prints it as it is).
     """
-    try:
-        fh = open(path, newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"file {path} not found; pass the path of a CSV file with a header row") from None
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    if str(path) == "-":
+        fh, path = _stdin(), "standard input"
+    else:
+        try:
+            fh = open(path, newline="", encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"file {path} not found; pass the path of a CSV file with a header row") from None
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
     with fh:
         reader = csv.reader(fh, delimiter=sep)
         try:
@@ -156,6 +253,8 @@ def _read_csv_file(path, target, features=None, sep=","):
                 raise ValueError(f"{path} is empty; it needs a header row of column names and "
                                  "at least one row of numbers")
             header = [h.strip() for h in header]
+            if features is None:
+                _check_names(header, path, sep)
             dupes = sorted({h for h in header if header.count(h) > 1})
             if dupes:
                 raise ValueError(f"{path} has duplicate column names ({', '.join(dupes)}); "

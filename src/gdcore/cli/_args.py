@@ -19,7 +19,7 @@ from gdcore.cli._common import (
 )
 
 __all__ = ["FORCE_HELP", "_Parser", "_Version", "_add_common", "_add_csv", "_lr_list", "_model_arg",
-           "_nonneg_int", "_positive_float", "_positive_int", "parse_lrs"]
+           "_nonneg_int", "_positive_float", "_positive_int", "_sep", "parse_lrs"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,6 +75,28 @@ def _lr_list(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} has an empty item; separate learning rates by single commas, e.g. 0.1,0.7")
     return [_positive_float(t) for t in items]
+
+
+# What a shell hands over when a tab is typed as an escape: '\t' (backslash, t), '\\t', or the word.
+_TAB_SPELLINGS = ("\\t", "\\\\t", "tab")
+
+
+def _sep(text):
+    r"""``--sep``: the CSV's delimiter, one character; ``\t`` (backslash, t), ``\\t`` and ``tab`` mean a tab.
+
+    Examples
+    --------
+    >>> from gdcore.cli._args import _sep
+    >>> _sep(";"), _sep("\\t"), _sep("\\\\t"), _sep("tab")
+    (';', '\t', '\t', '\t')
+    """
+    if text.lower() in _TAB_SPELLINGS:
+        return "\t"
+    if len(text) != 1 or text in '\r\n"':
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one character; pass the delimiter itself, e.g. --sep ';' or "
+            "--sep '\\t' for a tab (also '\\\\t' or 'tab'); a newline or '\"' cannot be one")
+    return text
 
 
 def _model_arg(text):
@@ -163,8 +185,9 @@ def _add_common(p, *, out_help, epochs=None):
 def _add_csv(p):
     """The data options of ``fit`` and ``sweep``: the CSV, its columns, the model."""
     p.add_argument("csv", metavar="CSV",
-                   help="data file with a header row of column names; or a folder (or glob) of "
-                        "CSV/Parquet files, read chunk by chunk with dask (backend dask)")
+                   help="data file with a header row of column names ('-': standard input); or "
+                        "a folder (or glob) of CSV/Parquet files, read chunk by chunk with dask "
+                        "(backend dask)")
     p.add_argument("--target", required=True, metavar="COLUMN",
                    help="column to predict (required)")
     p.add_argument("--features", metavar="A,B,...", default=None,
@@ -179,7 +202,9 @@ def _add_csv(p):
                         "lr_crit to order 1 (weights then refer to the standardized features)")
     p.add_argument("--rtol", type=_positive_float, default=1e-3,
                    help="converged when L - L* <= RTOL (L0 - L*) (default 1e-3)")
-    p.add_argument("--sep", default=",", help="field delimiter of the CSV (default ',')")
+    p.add_argument("--sep", type=_sep, default=",",
+                   help="field delimiter of the CSV, one character (default ','; '\\t' or tab: "
+                        "a tab)")
     p.add_argument("--model", type=_model_arg, default=None, metavar="MODEL",
                    help="linear (default: the closed-form analysis) or mlp:WIDTHS[:ACTIVATION], "
                         "e.g. mlp:100 or mlp:64,64:relu: an MLP (tanh unless ':relu', seed 0, "

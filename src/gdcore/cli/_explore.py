@@ -16,6 +16,7 @@ from gdcore.cli._args import (
     _nonneg_int,
     _positive_float,
     _positive_int,
+    _sep,
     parse_lrs,
 )
 from gdcore.cli._common import (
@@ -51,7 +52,7 @@ def add_parser(sub):
                     "the seed data of 'gdcore demo'.",
         epilog="example: gdcore explore houses.csv --target price --standardize --out houses.html")
     ex.add_argument("csv", metavar="DATA", nargs="?", default=None,
-                    help="CSV file with a header row (default: the seed data)")
+                    help="CSV file with a header row ('-': standard input; default: the seed data)")
     ex.add_argument("--target", metavar="COLUMN", default=None,
                     help="column to predict (required with DATA)")
     ex.add_argument("--features", metavar="A,B,...", default=None,
@@ -60,7 +61,9 @@ def add_parser(sub):
                     help="do not add a column of ones (the intercept) to the features")
     ex.add_argument("--standardize", action="store_true",
                     help="centre and scale each non-constant feature to unit variance first")
-    ex.add_argument("--sep", default=",", help="field delimiter of the CSV (default ',')")
+    ex.add_argument("--sep", type=_sep, default=",",
+                    help="field delimiter of the CSV, one character (default ','; '\\t' or tab: "
+                         "a tab)")
     ex.add_argument("--rtol", type=_positive_float, default=1e-3,
                     help="converged when L - L* <= RTOL (L0 - L*) (default 1e-3)")
     ex.add_argument("--lrs", type=parse_lrs, metavar="START:STOP:NUM[:log]", default=None,

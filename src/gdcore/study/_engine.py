@@ -15,10 +15,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gdcore import analysis, core
-from gdcore._checks import check_representable
+from gdcore._checks import check_memory, check_representable
 
 __all__ = ["Runs", "choose_method", "execute", "noise_floor",
-           "predict_runs", "predicted_curves", "status_of"]
+           "predict_runs", "predicted_curves", "run_memory", "status_of"]
 
 
 class Runs(NamedTuple):
@@ -55,6 +55,74 @@ def _fits(a, dtype) -> bool:
         return bool(np.all(np.isfinite(np.asarray(a, dtype=dtype))))
 
 
+def run_memory(study, k, epochs, *, record_weights=False, method="direct") -> list:
+    """The arrays K runs of ``epochs`` epochs will allocate: ``(label, bytes, advice)`` each.
+
+    An estimate from their shapes, in the working dtype (``b`` bytes a
+    value) and host float64: the losses, K x (epochs + 1), on the backend, on
+    the host and in the result (``b + 16`` bytes each); the weights (P, K m)
+    with the gradient, the step and an optimizer's state (up to Adam's two
+    moments) and their host copies (``6 b + 24``); with ``record_weights``
+    the weights of every epoch ((epochs + 1) P K m, ``b + 16``); an MLP's
+    activations, rows x hidden units x the runs evaluated at once (every run
+    under autograd, a few on the hand-written backends), three arrays of
+    them (pre-activations, activations, their gradient); under autograd the
+    linear model's predictions, rows x K m, three arrays (the hand-written
+    backends visit X in row blocks).  The data ``X`` is not counted: it is
+    already in memory.
+    """
+    prep = study.prep
+    b = np.dtype(prep.dtype).itemsize
+    n = int(prep.X.shape[0])
+    P, m = study.w0.shape
+    cols = k * m
+    blocked = prep.backend.gradient == "analytic"
+    lrs = "use fewer learning rates"
+    parts = [
+        (f"the losses, {k:,} run(s) x {epochs + 1:,} epochs", k * (epochs + 1) * (b + 16),
+         f"{lrs} or fewer epochs"),
+        (f"the weights and optimizer state, {P:,} x {cols:,}", P * cols * (6 * b + 24),
+         f"{lrs} or a smaller model"),
+    ]
+    if record_weights:
+        parts.append((f"the weights of every epoch, {epochs + 1:,} x {P:,} x {cols:,}",
+                      (epochs + 1) * P * cols * (b + 16),
+                      "drop record_weights (or sharpness_every), or use fewer epochs or learning rates"))
+    model = study.bound.core
+    widths = getattr(model, "widths", None)
+    if widths is not None:
+        units = sum(widths[1:])
+        at_once = min(k, model.runs_per_block(n, b)) if blocked else k
+        parts.append((f"the activations, {n:,} rows x {units:,} units x {at_once:,} run(s)",
+                      3 * n * units * at_once * b,
+                      "use narrower hidden layers, fewer rows, or fewer learning rates"))
+    elif model is None and not blocked and method != "gram":
+        parts.append((f"the predictions, {n:,} rows x {cols:,}", 3 * n * cols * b,
+                      f"{lrs} or fewer rows"))
+    return parts
+
+
+def _check_schedule(lrs, spec, dtype) -> None:
+    """Under a schedule every epoch's non-zero lr must stay finite and non-zero in ``dtype``.
+
+    The same rule, and message, as for a constant lr (:func:`check_representable`);
+    an lr of exactly 0 is a pause the schedule asked for.
+    """
+    if spec.lr_mult is None or spec.epochs == 0:
+        return
+    with np.errstate(over="ignore"):
+        eff = np.asarray(lrs, dtype=np.float64)[:, None] * np.asarray(spec.lr_mult[: spec.epochs])
+    with np.errstate(over="ignore", under="ignore"):
+        cast = eff.astype(dtype)
+    bad = (eff != 0) & ((cast == 0) | ~np.isfinite(cast))
+    if bad.any():
+        run, epoch = np.argwhere(bad)[0]
+        try:
+            check_representable([eff[run, epoch]], dtype)
+        except ValueError as exc:
+            raise ValueError(f"the schedule's lr at epoch {epoch}: {exc}") from None
+
+
 def execute(study, lrs, opt, spec, *, on_epoch=None, devices=None) -> Runs:
     """Run K learning rates of optimizer ``opt`` on a prepared study in one vectorised program.
 
@@ -86,7 +154,10 @@ def execute(study, lrs, opt, spec, *, on_epoch=None, devices=None) -> Runs:
             "distributed pass); fit a sample with backend='numpy', or drop batch_size."
         )
     method = "direct" if spec.batch_size else choose_method(asked, n, d)
+    check_memory(run_memory(study, k, spec.epochs, record_weights=spec.record_weights, method=method),
+                 f"{k:,} run(s) of {spec.epochs:,} epochs")
     check_representable(lrs, prep.dtype)
+    _check_schedule(lrs, spec, prep.dtype)
     loss_star = 0.0 if quad is None else quad.loss_star
     if method == "gram" and not _fits(quad.G, prep.dtype):
         if asked == "gram":

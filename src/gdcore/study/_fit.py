@@ -37,7 +37,8 @@ def fit(X, y, *, lr, epochs=100, backend=None, device=None, w0=None, rtol=1e-3, 
         outputs, so each output has the same Hessian and ``lr_crit``.
     lr : float or schedule
         Learning rate, > 0; or a schedule from :mod:`gdcore.schedules` or any
-        callable ``epoch -> lr``.
+        callable ``epoch -> lr``.  One learning rate: a list or array of them
+        is a ``TypeError`` pointing at :func:`gdcore.sweep`.
     epochs : int, default 100
         Gradient steps to take at most.
     backend : {None, "numpy", "torch", "jax", "array-api-strict", "dask"}
@@ -136,6 +137,11 @@ def fit(X, y, *, lr, epochs=100, backend=None, device=None, w0=None, rtol=1e-3, 
     """
     check_y(y, "fit")
     sched = as_schedule(lr)
+    if sched is None and (isinstance(lr, (list, tuple)) or getattr(lr, "ndim", 0)):
+        raise TypeError(
+            f"lr must be a number such as 0.1 (or a schedule), got {lr!r}: fit trains one learning "
+            "rate; to train several at once, in one vectorised program, use gdcore.sweep(X, y, lrs)."
+        )
     spec = run_spec(epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
                     stop_on_convergence=stop_on_convergence, record_weights=record_weights,
                     method=method, schedule=sched)

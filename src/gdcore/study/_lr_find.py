@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from gdcore import analysis, optimizers
-from gdcore._checks import check_epochs, check_lr, check_positive, check_y
+from gdcore._checks import check_epochs, check_lr, check_memory, check_positive, check_y
 from gdcore.analysis import Stability
 from gdcore.study import _pipeline
-from gdcore.study._engine import execute
+from gdcore.study._engine import execute, run_memory
 from gdcore.study._spec import RunSpec
 
 __all__ = ["LRFinderResult", "LRFinderWarning", "lr_find"]
@@ -235,6 +235,13 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend=No
         size = quad.loss_star + float(np.sum(quad.w_star * (quad.G @ quad.w_star))) + float(
             np.sum(w0_host * (quad.G @ w0_host)))
         nothing_to_learn = gap0 <= np.finfo(prep.dtype).eps * size
+    # Per step, besides the run's own arrays: the ramp, its copy on the backend, the loss read back
+    # as a Python float, and the lists and arrays of the range test (lr, loss, smoothed loss).
+    per_step = 8 * 6 + 4 * 32 + np.dtype(prep.dtype).itemsize
+    check_memory([*run_memory(study, 1, steps - 1),
+                  (f"the ramp and the range test's {steps:,} steps", steps * per_step,
+                   "use fewer steps (100 to 1000 resolve any range of learning rates)")],
+                 f"lr_find(steps={steps:,})")
     if mode == "exp":
         ramp = np.geomspace(lr_min, lr_max, steps)
     else:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gdcore import analysis, models
+from gdcore._checks import check_memory
 from gdcore.analysis import LANCZOS_STEPS, Curvature
 from gdcore.backends import host
 from gdcore.study._prepare import prepare
@@ -52,6 +53,8 @@ def begin(X, y, w0=None, *, model=None, backend=None, device=None, dtype=None,
     prep = prepare(X, y, w0 if linear else None, backend=backend, device=device, dtype=dtype,
                    standardize=standardize, model=None if linear else model)
     model = models.resolve(model, prep.backend.name)
+    if not linear:
+        _check_model_memory(model, prep)
     bound = model.bind(prep, w0)
     if linear:
         w0_host = bound.initial()
@@ -62,6 +65,31 @@ def begin(X, y, w0=None, *, model=None, backend=None, device=None, dtype=None,
     lam0 = sharpness(study, flat)[0][0]
     curv = Curvature(float(lam0), model.describe(), prep.backend.name, prep.dtype, LANCZOS_STEPS)
     return study._replace(curvature=curv)
+
+
+def _check_model_memory(model, prep) -> None:
+    """An MLP whose parameters or activations would not fit is refused before it is initialised.
+
+    The estimate, for the one column of the initial parameters and the
+    sharpness measured at them: P parameters drawn and flattened on the host
+    (float64, three copies), the Lanczos basis (``LANCZOS_STEPS`` + 4 vectors
+    of P in the working dtype), and the activations of one pass, rows x
+    hidden units, three arrays of them.  A user's own module or function
+    has its parameters already: nothing is estimated for it.
+    """
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        return
+    n, d = prep.X.shape
+    widths = spec(d, prep.Y.shape[1]).widths
+    size, units = spec(d, prep.Y.shape[1]).size, sum(widths[1:-1])
+    b = np.dtype(prep.dtype).itemsize
+    advice = "use narrower (or fewer) hidden layers"
+    check_memory([
+        (f"the parameters, {size:,} of them", size * (3 * 8 + (LANCZOS_STEPS + 4) * b), advice),
+        (f"the activations, {n:,} rows x {units:,} hidden units", 3 * n * units * b,
+         f"{advice}, or fewer rows"),
+    ], f"the model {model.describe()}")
 
 
 def sharpness(study: Study, W_host, V0=None):

@@ -51,23 +51,37 @@ class Prepared(NamedTuple):
 
 
 def _pandas_numpy(obj, name):
-    """A pandas DataFrame/Series as a float64 numpy array (``pd.NA`` becomes NaN).
+    """A pandas DataFrame/Series as a numpy array (``pd.NA`` becomes NaN).
 
-    Nullable ``Float64``/``Int64``/``boolean`` columns are numbers; text,
-    categorical and other columns are refused by name.
+    Every numeric and bool column is a number, whatever the mix: the float
+    and bool columns of ``pd.get_dummies``, nullable ``Float64``/``Int64``/
+    ``boolean`` columns, object columns that hold only numbers.  Text,
+    categorical, datetime and other columns are refused by name, with a value
+    of the first one.
     """
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-    dtypes = obj.dtypes.items() if hasattr(obj, "columns") else [(obj.name, obj.dtype)]
-    bad = [f"{col!r} ({dt})" for col, dt in dtypes if not (is_numeric_dtype(dt) or is_bool_dtype(dt))]
+    frame = hasattr(obj, "columns")
+    obj = obj.infer_objects()  # object columns holding only numbers (or bools) become numbers
+    dtypes = list(obj.dtypes.items()) if frame else [(obj.name, obj.dtype)]
+    bad = [col for col, dt in dtypes if not (is_numeric_dtype(dt) or is_bool_dtype(dt))]
     if bad:
+        column = obj[bad[0]] if frame else obj
+        shown = column.dropna()
+        holder = repr(bad[0]) if frame else "it"
+        example = f" ({holder} holds e.g. {shown.iloc[0]!r})" if len(shown) else ""
+        what = (f"column(s) {', '.join(f'{col!r} ({dt})' for col, dt in dtypes if col in bad)} do not"
+                if frame else f"its dtype is {obj.dtype}")
         raise TypeError(
-            f"{name} must hold real numbers, but column(s) {', '.join(bad)} do not; convert text "
-            "or categorical columns to numbers (or drop them) first."
+            f"{name} must hold real numbers, but {what}{example}; convert them "
+            "to numbers (pandas.get_dummies for categories, pandas.to_numeric for numbers stored "
+            "as text) or drop them first."
         )
-    if all(isinstance(dt, np.dtype) and dt.kind in "biuf" for _, dt in
-           (obj.dtypes.items() if hasattr(obj, "columns") else [(None, obj.dtype)])):
-        return obj.to_numpy()  # plain numpy columns keep their dtype (float32 stays float32)
+    kinds = [dt for _, dt in dtypes]
+    if kinds and all(isinstance(dt, np.dtype) and dt.kind in "biuf" for dt in kinds):
+        # Plain numpy columns: one dtype for all of them (float32 stays float32; bool next to
+        # float becomes float); to_numpy() alone gives an object array for such a mix.
+        return obj.to_numpy(dtype=np.result_type(*kinds))
     return obj.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -222,6 +236,12 @@ def prepare(X, y, w0=None, *, backend=None, device=None, dtype=None,
             if len(yn.shape) not in (1, 2):
                 raise ValueError(f"y must be 1-D (n,) or 2-D (n, m), got shape {tuple(yn.shape)}.")
             if yn.shape[0] != n:
+                if len(yn.shape) == 2 and yn.shape[1] == n:  # the targets along a row
+                    fix = "y.ravel()" if yn.shape[0] == 1 else f"y.T (shape ({n}, {yn.shape[0]}))"
+                    raise ValueError(
+                        f"y has shape {tuple(yn.shape)}: its targets lie along a row, but y needs "
+                        f"one row per row of X ({n} rows); pass {fix}."
+                    )
                 raise ValueError(
                     f"y has {yn.shape[0]} rows but X has {n}; y needs one row per row of X."
                 )

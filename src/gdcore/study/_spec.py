@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gdcore._checks import check_batch, check_run_options, schedule_table
+from gdcore._checks import check_batch, check_memory, check_run_options, schedule_table
 from gdcore.core import RunSpec
 
 __all__ = ["RunSpec", "last_epochs", "run_spec", "with_batches"]
@@ -19,6 +19,9 @@ def run_spec(*, epochs=100, rtol=1e-3, divergence_factor=1e6, stop_on_convergenc
     are set by :meth:`RunSpec._replace` after :func:`with_batches`.
     """
     epochs, rtol, divergence_factor = check_run_options(epochs, rtol, divergence_factor, method)
+    if schedule is not None:  # its table: a Python float, then float64, for every epoch
+        check_memory([(f"the schedule's lr for each of {epochs:,} epochs", 48 * epochs,
+                       "use fewer epochs")], f"a schedule over {epochs:,} epochs")
     lr_mult = None if schedule is None else schedule_table(schedule, epochs)
     return RunSpec(epochs, rtol, divergence_factor, bool(stop_on_convergence),
                    bool(record_weights), method, None, 0, lr_mult)
