@@ -131,7 +131,8 @@ class Stability:
         if lam.size == 0:
             out = np.ones_like(lr_arr)
         else:
-            out = np.max(np.abs(1.0 - lr_arr[..., None] * lam), axis=-1)
+            with np.errstate(over="ignore"):  # a huge lr: rho = inf, divergent
+                out = np.max(np.abs(1.0 - lr_arr[..., None] * lam), axis=-1)
         return float(out) if out.ndim == 0 else out
 
     def regime(self, lr) -> str:
