@@ -6,8 +6,10 @@ or a warning that leaked, with nothing said about it.
 
 from __future__ import annotations
 
+import json
 import warnings
 
+import numpy as np
 import pytest
 
 import gdcore
@@ -45,3 +47,50 @@ def test_any_linear_optimizer_at_a_huge_lr_is_divergent_without_an_overflow_warn
     assert r.status == "diverged" and r.regime == "divergent" and r.predicted_epoch is None
     assert rho > 1.0 and mrho > 1.0
 
+
+# ---------------------------------------------------------------------------
+# every to_dict is strict JSON: a non-finite number becomes None
+
+
+def _strict(d):
+    return json.loads(json.dumps(d, allow_nan=False))  # raises on NaN and Infinity
+
+
+def _rank_deficient():
+    return np.hstack([X, X[:, :1]])  # a repeated column: lambda_min = 0, condition_number inf
+
+
+def test_stability_to_dict_of_rank_deficient_x_is_strict_json():
+    with pytest.warns(gdcore.IllConditionedWarning):
+        s = gdcore.stability(_rank_deficient())
+    assert s.condition_number == np.inf
+    d = _strict(s.to_dict())
+    assert d["condition_number"] is None and d["lr_crit"] == s.lr_crit and d["rank"] == 2
+
+
+def test_curvature_to_dict_with_no_positive_sharpness_is_strict_json():
+    c = gdcore.Curvature(0.0, "mlp(2)", "numpy", "float64", 30)  # lr_crit = inf
+    d = _strict(c.to_dict())
+    assert d["lr_crit"] is None and d["bracket"] == [None, None] and d["lambda_max"] == 0.0
+
+
+def test_fit_and_sweep_to_dict_are_strict_json_for_rank_deficient_x_and_inf_weights():
+    with pytest.warns(gdcore.IllConditionedWarning):
+        r = gdcore.fit(_rank_deficient(), Y, lr=0.1)
+    assert _strict(r.to_dict())["stability"]["condition_number"] is None
+    huge = gdcore.fit(X, Y, lr=1e308)  # the weights of the diverged run overflow to inf
+    assert huge.status == "diverged" and np.isinf(huge.weights).all()
+    assert _strict(huge.to_dict())["weights"] == [None, None]
+    with pytest.warns(gdcore.IllConditionedWarning):
+        s = gdcore.sweep(_rank_deficient(), Y, [0.1, 1e308])
+    d = _strict(s.to_dict())
+    assert d["stability"]["condition_number"] is None
+    assert [run["status"] for run in d["runs"]] == ["converged", "diverged"]
+
+
+def test_lr_find_to_dict_with_nothing_to_learn_is_strict_json():
+    with pytest.warns(gdcore.LRFinderWarning, match="nothing to learn"):
+        r = gdcore.lr_find(X, np.zeros(len(Y)))
+    assert np.isnan(r.disagreement)
+    d = _strict(r.to_dict())
+    assert d["disagreement"] is None and d["suggestion"] is None

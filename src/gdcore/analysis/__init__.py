@@ -19,11 +19,11 @@ from gdcore.analysis._predict import (
     transition_matrices,
     transition_order,
 )
-from gdcore.analysis._protocol import CurvatureResult
+from gdcore.analysis._protocol import CurvatureResult, json_ready
 from gdcore.analysis._quadratic import Quadratic, analyse, from_factor, gap_weights
 from gdcore.analysis._stability import Stability, stability_of
 
 __all__ = ["LANCZOS_STEPS", "Curvature", "CurvatureResult", "Quadratic", "Stability", "analyse",
-           "from_factor", "gap_weights", "predicted_converged_epoch", "predicted_converged_epochs",
+           "from_factor", "gap_weights", "json_ready", "predicted_converged_epoch", "predicted_converged_epochs",
            "predicted_gaps", "simulate", "spectral_radius", "stability_of", "transition_matrices",
            "transition_order"]

@@ -10,6 +10,7 @@ import numpy as np
 
 from gdcore._checks import check_lr, check_positive
 from gdcore.analysis._predict import predicted_converged_epoch, spectral_radius
+from gdcore.analysis._protocol import json_ready
 from gdcore.analysis._quadratic import Quadratic, from_factor
 from gdcore.core._optim import Momentum, Nesterov
 
@@ -335,8 +336,13 @@ class Stability:
         )
 
     def to_dict(self) -> dict:
-        """The analysis as plain Python numbers (JSON-ready)."""
-        return {
+        """The analysis as plain Python numbers, strict JSON.
+
+        A number that is not finite is ``None``: ``condition_number`` of a
+        rank-deficient ``X`` (inf), ``lr_crit`` and ``lr_opt`` of a zero
+        Hessian (see :func:`gdcore.analysis.json_ready`).
+        """
+        return json_ready({
             "eigenvalues": [float(v) for v in self.eigenvalues],
             "lambda_max": self.lambda_max,
             "lambda_min": self.lambda_min,
@@ -345,7 +351,7 @@ class Stability:
             "condition_number": self.condition_number,
             "lr_crit": self.lr_crit,
             "lr_opt": self.lr_opt,
-        }
+        })
 
 
 def _heavy_ball(beta, nesterov):

@@ -11,7 +11,7 @@ import numpy as np
 
 from gdcore import analysis, optimizers
 from gdcore._checks import check_epochs, check_lr, check_positive, check_y
-from gdcore.analysis import Stability
+from gdcore.analysis import Stability, json_ready
 from gdcore.study import _pipeline
 from gdcore.study._engine import execute
 from gdcore.study._spec import RunSpec
@@ -92,7 +92,9 @@ class LRFinderResult:
         return max(vals) / min(vals) if vals else math.nan
 
     def to_dict(self) -> dict:
-        return {
+        """Plain Python, strict JSON: a number that is not finite is ``None`` (``disagreement``
+        with no suggestion, a loss past the blow-up: :func:`gdcore.analysis.json_ready`)."""
+        return json_ready({
             "suggestion": self.suggestion,
             "suggest": self.suggest,
             "suggestions": self.suggestions,
@@ -105,7 +107,7 @@ class LRFinderResult:
             "lrs": self.lrs.tolist(),
             "losses": [float(v) if math.isfinite(v) else None for v in self.losses],
             "smoothed": [float(v) if math.isfinite(v) else None for v in self.smoothed],
-        }
+        })
 
 
 def _valley(lrs, losses):
