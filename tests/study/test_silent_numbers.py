@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import gdcore
+from conftest import require
 
 X, Y = gdcore.make_linear(n=100, seed=0)
 
@@ -94,3 +95,64 @@ def test_lr_find_to_dict_with_nothing_to_learn_is_strict_json():
     assert np.isnan(r.disagreement)
     d = _strict(r.to_dict())
     assert d["disagreement"] is None and d["suggestion"] is None
+
+
+# ---------------------------------------------------------------------------
+# values gdcore would misread: complex w0, numpy masked arrays
+
+
+def test_a_complex_w0_is_refused_not_cast_to_its_real_part():
+    w0 = np.array([1.0 + 2.0j, 0.5 - 1.0j])
+    with pytest.raises(TypeError, match=r"w0 must hold real numbers, got dtype complex128"):
+        gdcore.fit(X, Y, lr=0.1, w0=w0)
+    with pytest.raises(TypeError, match=r"w0 must hold real numbers"):
+        gdcore.sweep(X, Y, [0.1], w0=w0)
+
+
+@pytest.mark.parametrize("name", ["torch", "jax"])
+def test_a_complex_w0_of_torch_or_jax_is_refused(name):
+    require(name)
+    if name == "torch":
+        import torch
+
+        Xb, Yb = torch.tensor(X), torch.tensor(Y)
+        w0 = torch.tensor([1.0 + 2.0j, 0.5 - 1.0j])
+    else:
+        import jax.numpy as jnp
+
+        Xb, Yb = jnp.asarray(X), jnp.asarray(Y)
+        w0 = jnp.asarray([1.0 + 2.0j, 0.5 - 1.0j])
+    with pytest.raises(TypeError, match=r"w0 must hold real numbers"):
+        gdcore.fit(Xb, Yb, lr=0.1, w0=w0)
+
+
+def _masked_outlier():
+    Xm = np.ma.masked_array(X.copy(), mask=np.zeros(X.shape, bool))
+    Xm[3, 1] = 1e4  # an outlier the user masked out
+    Xm[3, 1] = np.ma.masked
+    return Xm
+
+
+def test_a_masked_x_is_refused_not_read_under_its_mask():
+    Xm = _masked_outlier()
+    assert Xm.data[3, 1] == 1e4  # what np.asarray would read: lr_crit 1e-6 instead of ~1
+    for call in (lambda: gdcore.stability(Xm), lambda: gdcore.fit(Xm, Y, lr=0.1),
+                 lambda: gdcore.sweep(Xm, Y, [0.1]), lambda: gdcore.lr_find(Xm, Y)):
+        with pytest.raises(ValueError, match=r"X is a numpy masked array with 1 masked entry.*"
+                                             r"compressed|filled"):
+            call()
+
+
+def test_a_masked_y_or_w0_is_refused():
+    ym = np.ma.masked_array(Y, mask=np.arange(len(Y)) < 2)
+    with pytest.raises(ValueError, match=r"y is a numpy masked array with 2 masked entries"):
+        gdcore.fit(X, ym, lr=0.1)
+    w0 = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(ValueError, match=r"w0 is a numpy masked array with 1 masked entry"):
+        gdcore.fit(X, Y, lr=0.1, w0=w0)
+
+
+def test_a_masked_array_with_nothing_masked_is_read_as_its_values():
+    Xm = np.ma.masked_array(X)  # no entry masked: the values are the data
+    assert gdcore.stability(Xm).lr_crit == gdcore.stability(X).lr_crit
+    np.testing.assert_array_equal(gdcore.fit(Xm, Y, lr=0.7).weights, gdcore.fit(X, Y, lr=0.7).weights)
