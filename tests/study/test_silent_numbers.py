@@ -156,3 +156,70 @@ def test_a_masked_array_with_nothing_masked_is_read_as_its_values():
     Xm = np.ma.masked_array(X)  # no entry masked: the values are the data
     assert gdcore.stability(Xm).lr_crit == gdcore.stability(X).lr_crit
     np.testing.assert_array_equal(gdcore.fit(Xm, Y, lr=0.7).weights, gdcore.fit(X, Y, lr=0.7).weights)
+
+
+# ---------------------------------------------------------------------------
+# momentum's numbers only for a valid (lr, beta); optimizers checked when a run starts
+
+
+def _factory_message(call):
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    return str(info.value)
+
+
+@pytest.mark.parametrize("lr", [float("nan"), -1.0, 0.0, float("inf")])
+def test_momentum_rho_and_stable_refuse_an_lr_that_is_not_a_positive_number(lr):
+    s = gdcore.stability(X)
+    for method in (s.momentum_rho, s.momentum_stable, s.momentum_regime):
+        with pytest.raises(ValueError, match=r"lr must be a finite number > 0"):
+            method(lr, 0.5)
+    with pytest.raises(ValueError, match=r"lr must be a finite number > 0"):
+        s.momentum_regimes([0.1, lr], [0.5, 0.5])
+
+
+@pytest.mark.parametrize("beta", [1.5, 1.0, -0.1, float("nan")])
+def test_momentum_rho_and_stable_refuse_the_betas_the_factory_refuses(beta):
+    s = gdcore.stability(X)
+    expected = _factory_message(lambda: gdcore.optimizers.momentum(beta))
+    for method in (s.momentum_rho, s.momentum_stable, s.momentum_regime):
+        assert _factory_message(lambda m=method: m(0.5, beta)) == expected
+    assert _factory_message(lambda: s.momentum_regimes([0.5, 0.5], [0.5, beta])) == expected
+
+
+def test_momentum_rho_still_answers_valid_pairs():
+    s = gdcore.stability([[1.0, 0.0], [0.0, 1.0]])  # lambda = 1, 1
+    assert s.momentum_rho(1.0, 0.25) == pytest.approx(0.5)
+    assert s.momentum_stable(3.0, 0.6) and not s.momentum_stable(3.0, 0.4)
+
+
+@pytest.mark.parametrize("make, field, value, factory", [
+    (lambda: gdcore.optimizers.momentum(0.5), "beta", 1.5, lambda v: gdcore.optimizers.momentum(v)),
+    (lambda: gdcore.optimizers.momentum(0.5, nesterov=True), "beta", -0.5,
+     lambda v: gdcore.optimizers.momentum(v, nesterov=True)),
+    (lambda: gdcore.optimizers.adam(), "b1", 1.0, lambda v: gdcore.optimizers.adam(b1=v)),
+    (lambda: gdcore.optimizers.adam(), "b2", 1.5, lambda v: gdcore.optimizers.adam(b2=v)),
+    (lambda: gdcore.optimizers.adam(), "eps", 0.0, lambda v: gdcore.optimizers.adam(eps=v)),
+    (lambda: gdcore.optimizers.adam(), "b2", float("nan"), lambda v: gdcore.optimizers.adam(b2=v)),
+])
+def test_an_optimizer_changed_by_replace_is_checked_when_a_run_starts(make, field, value, factory):
+    bad = make()._replace(**{field: value})
+    expected = _factory_message(lambda: factory(value))
+    for call in (lambda: gdcore.fit(X, Y, lr=0.1, optimizer=bad),
+                 lambda: gdcore.sweep(X, Y, [0.1, 0.2], optimizer=bad),
+                 lambda: gdcore.lr_find(X, Y, optimizer=bad),
+                 lambda: gdcore.optimizers.resolve(bad)):
+        assert _factory_message(call) == expected
+
+
+def test_one_bad_value_per_run_is_caught_where_every_run_starts():
+    from gdcore.study._engine import execute
+    from gdcore.study._pipeline import begin
+    from gdcore.study._spec import run_spec
+
+    study = begin(X, Y)
+    bad = gdcore.optimizers.momentum(0.5)._replace(beta=np.array([0.5, 1.5]))
+    expected = _factory_message(lambda: gdcore.optimizers.momentum(1.5))
+    assert _factory_message(lambda: execute(study, [0.1, 0.2], bad, run_spec(epochs=5))) == expected
+    ok = gdcore.optimizers.momentum(0.5)._replace(beta=np.array([0.0, 0.5]))
+    assert execute(study, [0.1, 0.2], ok, run_spec(epochs=5)).losses.shape == (2, 6)
