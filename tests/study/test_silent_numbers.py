@@ -223,3 +223,81 @@ def test_one_bad_value_per_run_is_caught_where_every_run_starts():
     assert _factory_message(lambda: execute(study, [0.1, 0.2], bad, run_spec(epochs=5))) == expected
     ok = gdcore.optimizers.momentum(0.5)._replace(beta=np.array([0.0, 0.5]))
     assert execute(study, [0.1, 0.2], ok, run_spec(epochs=5)).losses.shape == (2, 6)
+
+
+# ---------------------------------------------------------------------------
+# a run of a momentum grid is its single run: beta = 0 is plain gradient descent
+
+
+GRID_BACKENDS = ["numpy", "torch", "jax", "array-api-strict"]
+
+
+def _events(r):
+    return r.status, r.converged_epoch, r.diverged_epoch
+
+
+@pytest.mark.parametrize("name", GRID_BACKENDS)
+def test_the_beta_0_run_of_a_grid_diverges_when_its_single_run_does(name):
+    require(name)
+    s = gdcore.sweep(X, Y, [1.4], momentums=[0.0, 0.5], backend=name, dtype="float64")
+    single = gdcore.fit(X, Y, lr=1.4, momentum=0.0, backend=name, dtype="float64")
+    assert _events(single) == ("diverged", None, 1)  # a rise above L0 proves it at epoch 1
+    assert (s.status[0], s.converged_epoch[0], s.diverged_epoch[0]) == _events(single)
+
+
+@pytest.mark.parametrize("name", GRID_BACKENDS)
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_every_run_of_a_momentum_grid_equals_its_single_run(name, nesterov):
+    require(name)
+    lrs = [0.3, 0.9, 1.0, 1.2, 1.9, 2.5, 4.0]  # lr_crit = 0.986: both sides of every edge
+    betas = [0.0, 0.5, 0.9]
+    kw = dict(epochs=300, backend=name, dtype="float64")
+    s = gdcore.sweep(X, Y, lrs, momentums=betas, nesterov=nesterov, **kw)
+    for i, (lr, beta) in enumerate(zip(s.lrs, s.momentums)):
+        single = gdcore.fit(X, Y, lr=float(lr), momentum=float(beta),
+                            nesterov=bool(nesterov and beta > 0), **kw)
+        assert (s.status[i], s.converged_epoch[i], s.diverged_epoch[i]) == _events(single), (lr, beta)
+        n = len(single.losses)
+        np.testing.assert_allclose(s.losses[i, :n], single.losses, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", GRID_BACKENDS)
+def test_momentum_or_nesterov_at_beta_0_is_plain_gd_in_a_single_run_too(name):
+    require(name)
+    gd = gdcore.fit(X, Y, lr=1.4, backend=name, dtype="float64")
+    for opt in (gdcore.optimizers.momentum(0.0), gdcore.optimizers.momentum(0.0, nesterov=True)):
+        assert _events(gdcore.fit(X, Y, lr=1.4, optimizer=opt, backend=name,
+                                  dtype="float64")) == _events(gd)
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch", "array-api-strict"])
+def test_the_per_run_rise_rule_is_the_same_in_blocks_and_epoch_by_epoch(name):
+    require(name)
+    from gdcore import backends, core
+
+    class PerEpoch(core.ReportingLoop):
+        block = 0
+
+    class Blocks(core.ReportingLoop):
+        block = 5
+
+    be = backends.get(name)
+    k = 4
+    betas = be.asarray(np.array([0.0, 0.5, 0.0, 0.9]), "float64", None)
+    lrs = be.asarray(np.array([1.4, 1.4, 0.5, 2.5]), "float64", None)
+    p = core.DataProblem(be.asarray(X, "float64", None), be.asarray(Y.reshape(-1, 1), "float64", None))
+    out = []
+    for loop in (PerEpoch(lambda e: None), Blocks(lambda e: None)):
+        W0 = be.asarray(np.zeros((2, k)), "float64", None)
+        with be.context("float64"):
+            state, rows, _, last = core.drive(
+                be.value_and_grad(p), be.loss_fn(p), core.Momentum(beta=betas), W0, lrs, epochs=40,
+                loss_star=0.0, rtol=1e-3, divergence_factor=1e6, stop_on_convergence=False,
+                record_weights=False, xp=be.xp, loop=loop)
+        out.append((be.to_numpy(rows), be.to_numpy(state.diverged_epoch),
+                    be.to_numpy(state.converged_epoch), be.to_numpy(state.W), int(last)))
+    (r0, d0, c0, w0, l0), (r1, d1, c1, w1, l1) = out
+    np.testing.assert_array_equal(r0, r1)
+    np.testing.assert_array_equal(w0, w1)
+    assert d0.tolist() == d1.tolist() and c0.tolist() == c1.tolist() and l0 == l1
+    assert d0[0] == 1  # beta = 0 above lr_crit: plain gd, its rise proves divergence at once
