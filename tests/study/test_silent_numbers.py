@@ -301,3 +301,40 @@ def test_the_per_run_rise_rule_is_the_same_in_blocks_and_epoch_by_epoch(name):
     np.testing.assert_array_equal(w0, w1)
     assert d0.tolist() == d1.tolist() and c0.tolist() == c1.tolist() and l0 == l1
     assert d0[0] == 1  # beta = 0 above lr_crit: plain gd, its rise proves divergence at once
+
+
+# ---------------------------------------------------------------------------
+# lr_find never hands back, without a word, an lr its own analysis says diverges
+
+
+def test_lr_find_does_not_suggest_an_lr_above_the_lr_crit_it_reports():
+    with pytest.warns(gdcore.LRFinderWarning) as caught:
+        r = gdcore.lr_find(X, Y, lr_min=1e-8, lr_max=1e300)
+    above = [str(w.message) for w in caught if "above lr_crit" in str(w.message)]
+    assert len(above) == 1, [str(w.message) for w in caught]
+    # names both numbers: the suggestions dropped (steep 21.5, minimum/10 2.15) and lr_crit 0.986
+    assert "steep=21.5" in above[0] and "lr_crit=0.986" in above[0] and "lr_opt=0.726" in above[0]
+    assert r.suggestion is None and r.suggestions["steep"] is None
+    assert r.suggestions["minimum/10"] is None
+    for v in r.suggestions.values():  # what is left is an lr at which gd converges
+        assert v is None or gdcore.fit(X, Y, lr=v).status != "diverged"
+
+
+def test_lr_find_judges_a_momentum_suggestion_by_the_momentum_edge():
+    # heavy ball at beta = 0.9 is stable up to 2 (1 + beta) / lambda_max = 1.9 lr_crit
+    opt = gdcore.optimizers.momentum(0.9)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = gdcore.lr_find(X, Y, lr_min=1e-8, lr_max=1e300, optimizer=opt)
+    s = r.stability
+    for v in r.suggestions.values():
+        assert v is None or s.momentum_stable(v, 0.9)
+    assert any("above" in str(w.message) and "momentum" in str(w.message) for w in caught)
+
+
+def test_lr_find_keeps_a_suggestion_below_lr_crit():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = gdcore.lr_find(X, Y)  # the default range: steep lands near lr_opt / 4
+    assert r.suggestion is not None and r.suggestion < r.lr_crit
+    assert not any("above lr_crit" in str(w.message) for w in caught)
