@@ -338,3 +338,131 @@ def test_lr_find_keeps_a_suggestion_below_lr_crit():
         r = gdcore.lr_find(X, Y)  # the default range: steep lands near lr_opt / 4
     assert r.suggestion is not None and r.suggestion < r.lr_crit
     assert not any("above lr_crit" in str(w.message) for w in caught)
+
+
+# ---------------------------------------------------------------------------
+# the command line: distinct column names, one analysis, progress, readable weights
+
+
+def _csv(tmp_path, n=60, d=1, name="data.csv", seed=0):
+    rng = np.random.default_rng(seed)
+    Xc = rng.uniform(-1, 1, (n, d))
+    yc = Xc @ np.arange(1.0, d + 1) + 1 + rng.uniform(0, 0.1, n)
+    cols = [f"x{j}" for j in range(d)]
+    lines = [",".join(cols + ["target"])]
+    lines += [",".join(f"{v:.6f}" for v in row) + f",{t:.6f}" for row, t in zip(Xc, yc)]
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path, cols
+
+
+def test_cli_fit_losses_csv_tells_lrs_that_print_alike_apart(tmp_path):
+    from gdcore.cli import main
+
+    path, _ = _csv(tmp_path)
+    out = tmp_path / "out"
+    assert main(["fit", str(path), "--target", "target", "--lr", "0.1,0.10000001,0.7,0.1",
+                 "--epochs", "20", "--out", str(out), "--no-plots"]) == 0
+    header = (out / "losses.csv").read_text().splitlines()[0].split(",")
+    assert header == ["epoch", "loss_lr=0.1", "loss_lr=0.10000001", "loss_lr=0.7", "loss_lr=0.1#2"]
+    assert len(set(header)) == len(header)
+
+
+def _count_begins(monkeypatch):
+    from gdcore.study import _pipeline
+
+    calls = []
+    real = _pipeline.begin
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_pipeline, "begin", counting)
+    return calls
+
+
+@pytest.mark.parametrize("command", ["fit", "sweep"])
+def test_the_cli_prepares_and_analyses_x_once(command, tmp_path, monkeypatch, capsys):
+    from gdcore.cli import main
+
+    path, _ = _csv(tmp_path, d=2)
+    calls = _count_begins(monkeypatch)
+    flag = "--lr" if command == "fit" else "--lrs"
+    assert main([command, str(path), "--target", "target", flag, "0.1,0.5,0.7",
+                 "--epochs", "30"]) == 0
+    assert len(calls) == 1  # was 1 + one per lr for fit (stability, then every fit), 2 for sweep
+    text = capsys.readouterr().out
+    # the runs are the library's, on the same data
+    data = np.genfromtxt(path, delimiter=",", names=True)
+    Xd = np.column_stack([data["x0"], data["x1"], np.ones(len(data))])
+    r = gdcore.fit(Xd, data["target"], lr=0.7, epochs=30, stop_on_convergence=True)
+    assert f"{r.converged_epoch}" in text and r.status in text
+
+
+def test_the_cli_fit_of_a_network_measures_its_curvature_once(tmp_path, monkeypatch, capsys):
+    from gdcore.cli import main
+
+    path, _ = _csv(tmp_path, n=30, d=1)
+    calls = _count_begins(monkeypatch)
+    assert main(["fit", str(path), "--target", "target", "--model", "mlp:4", "--lr", "0.05,0.1",
+                 "--epochs", "10"]) == 0
+    assert len(calls) == 1
+
+
+def test_the_cli_prints_at_most_ten_weights_and_says_where_all_of_them_are(tmp_path, capsys):
+    from gdcore.cli import main
+
+    path, cols = _csv(tmp_path, n=80, d=30)
+    out = tmp_path / "out"
+    assert main(["fit", str(path), "--target", "target", "--lr", "0.01", "--epochs", "5",
+                 "--out", str(out), "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    lines = [ln for ln in text.splitlines() if ln.startswith(("weights (", "least-squares"))]
+    assert len(lines) == 2
+    for ln in lines:
+        assert ln.count("=") <= 12 and "..." in ln and "31 weights" in ln and "fit.json" in ln
+        assert len(ln) < 400
+    assert "x0=" in lines[0] and "bias=" in lines[0] and "x15=" not in lines[0]
+    data_line = next(ln for ln in text.splitlines() if ln.startswith("data:"))
+    assert len(data_line) < 300 and "(30 columns)" in data_line
+    runs = json.loads((out / "fit.json").read_text())["runs"]
+    assert list(runs[0]["weights_by_name"]) == cols + ["bias"]  # the full vector is written
+    assert main(["fit", str(path), "--target", "target", "--lr", "0.01", "--epochs", "5"]) == 0
+    assert "pass --out DIR to write all of them" in capsys.readouterr().out
+
+
+def test_the_cli_says_before_a_long_analysis_and_counts_the_epochs_of_a_long_run(
+        tmp_path, monkeypatch, capsys):
+    from gdcore.cli import _common, _fit, main
+
+    class Bar:
+        def __init__(self):
+            self.n, self.closed = 0, False
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    bars = []
+
+    def epoch_bar(*, enabled, total, desc):
+        if not enabled:
+            return None
+        bars.append(Bar())
+        return bars[-1]
+
+    path, _ = _csv(tmp_path, d=2)
+    monkeypatch.setattr(_common, "LONG_ANALYSIS_FLOPS", 0)
+    monkeypatch.setattr(_fit, "LONG_RUN_WORK", 0)
+    monkeypatch.setattr(_fit, "_epoch_bar", epoch_bar)
+    assert main(["fit", str(path), "--target", "target", "--lr", "0.1", "--epochs", "40",
+                 "--no-stop"]) == 0
+    err = capsys.readouterr().err
+    assert "gdcore: analysing X (60 rows x 3 columns) once" in err
+    assert len(bars) == 1 and bars[0].n == 40 and bars[0].closed
+    assert main(["fit", str(path), "--target", "target", "--lr", "0.1", "--epochs", "40",
+                 "--no-progress"]) == 0
+    assert "analysing" not in capsys.readouterr().err and len(bars) == 1
