@@ -13,10 +13,10 @@ import os
 
 import numpy as np
 
-__all__ = ["check_batch", "check_betas", "check_epochs", "check_finite", "check_lr",
-           "check_lrs", "check_memory", "check_numbers", "check_positive", "check_real",
-           "check_representable", "check_run_options", "check_y", "dtype_name", "memory_limit",
-           "schedule_table"]
+__all__ = ["BETA_HINT", "check_batch", "check_beta", "check_betas", "check_each", "check_epochs",
+           "check_finite", "check_in_range", "check_lr", "check_lrs", "check_memory", "check_numbers",
+           "check_positive", "check_real", "check_representable", "check_run_options", "check_y",
+           "dtype_name", "memory_limit", "schedule_table"]
 
 _FLOAT_NAMES = ("float32", "float64")
 
@@ -48,6 +48,46 @@ def check_lr(lr, name="lr"):
             f"{name} must be a finite number > 0 (try 0.1, or gdcore.stability(X).lr_opt); got {lr!r}."
         )
     return float(lr)
+
+
+def check_in_range(value, name, lo, hi, *, lo_open=False, hint="", example="0.9"):
+    """``value`` as a float in ``[lo, hi)`` (``(lo, hi)`` with ``lo_open``): the optimizers' rule."""
+    v = check_real(value, name, example)  # text and bools are not numbers here
+    ok = math.isfinite(v) and (v > lo if lo_open else v >= lo) and v < hi
+    if not ok:
+        left = "(" if lo_open else "["
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}), got {value!r}{hint}.")
+    return v
+
+
+BETA_HINT = (" (heavy ball is unstable for beta >= 1); try 0.9, or Stability.polyak() for the "
+             "optimal pair")
+
+
+def check_beta(beta, name="momentum"):
+    """A momentum coefficient in [0, 1), with :func:`gdcore.optimizers.momentum`'s message."""
+    return check_in_range(beta, name, 0.0, 1.0, hint=BETA_HINT)
+
+
+def check_each(values, check, ok):
+    """``check`` every entry of ``values``, a number or an array (one value per run).
+
+    A number goes to ``check`` itself.  A numeric array is tested at once by
+    ``ok`` (a float64 array -> bool array that must agree with ``check``), and
+    the first entry that fails goes to ``check``, which raises its own
+    message; an array of anything else is checked entry by entry.
+    """
+    if np.ndim(values) == 0:
+        check(values.item() if isinstance(values, np.ndarray) else values)
+        return
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        for v in arr.ravel().tolist():
+            check(v)
+        return
+    bad = ~ok(arr.astype(np.float64))
+    if bad.any():
+        check(arr[bad].ravel()[0].item())
 
 
 def check_epochs(epochs):

@@ -34,20 +34,16 @@ from __future__ import annotations
 
 import math
 
-from gdcore._checks import check_real
+import numpy as np
+
+from gdcore._checks import check_beta, check_each, check_in_range, check_real
 from gdcore.core._adam import Adam
 from gdcore.core._optim import GD, Momentum, Nesterov, Optimizer
 
-__all__ = ["Optimizer", "adam", "gd", "momentum", "resolve", "shorthands"]
+__all__ = ["Optimizer", "adam", "check", "gd", "momentum", "resolve", "shorthands"]
 
 
-def _number(value, name, lo, hi, *, lo_open=False, hint="", example="0.9"):
-    v = check_real(value, name, example)  # text and bools are not numbers here
-    ok = math.isfinite(v) and (v > lo if lo_open else v >= lo) and v < hi
-    if not ok:
-        left = "(" if lo_open else "["
-        raise ValueError(f"{name} must be in {left}{lo}, {hi}), got {value!r}{hint}.")
-    return v
+_number = check_in_range  # the rule of every hyperparameter in a range (also Stability's)
 
 
 def gd():
@@ -102,9 +98,7 @@ def momentum(beta=0.9, nesterov=False):
     >>> r.status, r.converged_epoch == r.predicted_epoch
     ('converged', True)
     """
-    beta = _number(beta, "momentum", 0.0, 1.0,
-                   hint=" (heavy ball is unstable for beta >= 1); try 0.9, or "
-                        "Stability.polyak() for the optimal pair")
+    beta = check_beta(beta)
     if not isinstance(nesterov, bool):
         raise TypeError(f"nesterov must be True or False, got {nesterov!r}.")
     return Nesterov(beta) if nesterov else Momentum(beta)
@@ -186,9 +180,7 @@ def resolve(optimizer=None, momentum_beta=0.0, nesterov=False):
     (True, 'GD')
     """
     if optimizer is None:
-        beta = _number(momentum_beta if momentum_beta is not None else 0.0, "momentum", 0.0, 1.0,
-                       hint=" (heavy ball is unstable for beta >= 1); try 0.9, or "
-                            "Stability.polyak() for the optimal pair")
+        beta = check_beta(momentum_beta if momentum_beta is not None else 0.0)
         if not isinstance(nesterov, bool):
             raise TypeError(f"nesterov must be True or False, got {nesterov!r}.")
         return momentum(beta, nesterov) if (beta > 0 or nesterov) else gd()
@@ -203,4 +195,35 @@ def resolve(optimizer=None, momentum_beta=0.0, nesterov=False):
             f"(got optimizer={optimizer!r}, momentum={momentum_beta!r}, nesterov={nesterov!r}); "
             "e.g. optimizer=gdcore.optimizers.momentum(0.9, nesterov=True)."
         )
+    return check(optimizer)
+
+
+def _in_unit(v):
+    return np.isfinite(v) & (v >= 0.0) & (v < 1.0)
+
+
+def check(optimizer):
+    """``optimizer`` itself, once its hyperparameters pass its factory's checks; raise otherwise.
+
+    A value changed with ``_replace`` (or built from its class) never met its
+    factory: ``momentum(0.9)._replace(beta=1.5)`` would run a divergent heavy
+    ball and ``adam()._replace(b2=1.5)`` a meaningless Adam.  Every run checks
+    its optimizer here when it starts, with the factory's own message; a
+    hyperparameter may be a number or one value per run.  Optimizers of your
+    own are returned unchecked.
+
+    Examples
+    --------
+    >>> from gdcore.optimizers import check, momentum
+    >>> check(momentum(0.9)._replace(beta=1.5))
+    Traceback (most recent call last):
+    ...
+    ValueError: momentum must be in [0.0, 1.0), got 1.5 (heavy ball is unstable for beta >= 1); try 0.9, or Stability.polyak() for the optimal pair.
+    """
+    if isinstance(optimizer, (Momentum, Nesterov)):
+        check_each(optimizer.beta, check_beta, _in_unit)
+    elif isinstance(optimizer, Adam):
+        check_each(optimizer.b1, lambda v: adam(b1=v), _in_unit)
+        check_each(optimizer.b2, lambda v: adam(b2=v), _in_unit)
+        check_each(optimizer.eps, lambda v: adam(eps=v), lambda v: np.isfinite(v) & (v > 0))
     return optimizer

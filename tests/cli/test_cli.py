@@ -205,14 +205,16 @@ def test_sweep_default_lrs_bracket_lr_crit(house_csv, capsys):
 
 def test_cli_sweep_is_one_vectorised_call(house_csv, monkeypatch, capsys):
     """No chunks of lrs (each would redo the pass over X): one sweep, its epochs drive the bar."""
+    from gdcore.study import _sweep
+
     calls = []
-    real = gdcore.sweep
+    real = _sweep.sweep_study  # the sweep on the data the command analysed (once)
 
     def counting(*args, **kwargs):
-        calls.append(len(args[2]))
+        calls.append(len(args[1]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gdcore, "sweep", counting)
+    monkeypatch.setattr(_sweep, "sweep_study", counting)
     assert main(["sweep", str(house_csv), "--target", "price", "--features", "size", "--lrs",
                  "1e-6:1e-4:40:log", "--epochs", "30", "--no-stop"]) == 0
     assert calls == [40]

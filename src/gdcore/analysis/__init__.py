@@ -28,7 +28,7 @@ from gdcore.analysis._predict import (
     transition_matrices,
     transition_order,
 )
-from gdcore.analysis._protocol import CurvatureResult
+from gdcore.analysis._protocol import CurvatureResult, json_ready
 from gdcore.analysis._quadratic import (
     Conditioning,
     Quadratic,
@@ -41,7 +41,7 @@ from gdcore.analysis._quadratic import (
 from gdcore.analysis._stability import Stability, stability_of
 
 __all__ = ["LANCZOS_STEPS", "BudgetChoice", "Conditioning", "Curvature", "CurvatureResult", "Quadratic",
-           "Stability", "analyse", "best_at_budget", "diagnose", "from_factor", "gap_weights", "lr_edge",
+           "Stability", "analyse", "best_at_budget", "diagnose", "from_factor", "gap_weights", "json_ready", "lr_edge",
            "predicted_converged_epoch", "predicted_converged_epochs", "predicted_epochs_to",
            "predicted_gap_at", "predicted_gaps", "simulate", "spectral_radius", "stability_of",
            "transition_matrices", "transition_order", "warn_conditioning"]

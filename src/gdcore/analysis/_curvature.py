@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from gdcore.analysis._protocol import json_ready
+
 __all__ = ["LANCZOS_STEPS", "Curvature"]
 
 LANCZOS_STEPS = 30
@@ -80,8 +82,10 @@ class Curvature:
         return ["divergent" if st == "diverged" else r for st, r in zip(s.status, self.regimes(s.lrs))]
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "lambda_max": self.lambda_max, "lr_crit": self.lr_crit,
-                "bracket": list(self.bracket), "backend": self.backend, "dtype": self.dtype,
-                "hvps": self.hvps}
+        """Plain Python, strict JSON: ``lr_crit`` and ``bracket`` are ``None`` where not finite
+        (no positive sharpness: :func:`gdcore.analysis.json_ready`)."""
+        return json_ready({"model": self.model, "lambda_max": self.lambda_max,
+                           "lr_crit": self.lr_crit, "bracket": list(self.bracket),
+                           "backend": self.backend, "dtype": self.dtype, "hvps": self.hvps})
 
 

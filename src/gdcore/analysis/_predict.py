@@ -38,8 +38,13 @@ def _per_run(opt):
 
 
 def _rows(opt, lam, lr):
-    """``opt.transition(lam, lr)`` as a list of rows of float64 arrays."""
-    return [[np.asarray(v, dtype=np.float64) for v in row] for row in opt.transition(lam, lr)]
+    """``opt.transition(lam, lr)`` as a list of rows of float64 arrays.
+
+    A huge lr makes ``lr * lam`` overflow to inf: the transition of a run that
+    diverges, read as such by every caller, so no RuntimeWarning is raised.
+    """
+    with np.errstate(over="ignore"):
+        return [[np.asarray(v, dtype=np.float64) for v in row] for row in opt.transition(lam, lr)]
 
 
 def transition_order(opt) -> int:
@@ -127,6 +132,9 @@ def spectral_radius(opt, eigenvalues, lr, *, per_direction=False):
             r = np.maximum(np.abs((t + disc) / 2), np.abs((t - disc) / 2))
         else:
             r = np.abs(np.linalg.eigvals(A)).max(axis=-1, initial=0.0)
+    # The entries of A are finite unless lr * lambda overflowed (a huge lr), where inf - inf
+    # leaves nan: that direction diverges, its radius is inf.
+    r = np.where(np.isnan(r), np.inf, r)
     return r if per_direction else r.max(axis=-1, initial=0.0)
 
 
@@ -211,7 +219,8 @@ def _squared_factor(opt, eigenvalues, lr) -> np.ndarray:
     if A.shape[-1] != 1:
         raise ValueError(f"{opt.name} moves {A.shape[-1]} coordinates per direction: no closed form; "
                          "use simulate.")
-    return A[..., 0, 0] ** 2
+    with np.errstate(over="ignore"):  # a huge lr: inf, which every caller reads as divergent
+        return A[..., 0, 0] ** 2
 
 
 def predicted_gaps(eigenvalues, a, lr, epochs, opt=None) -> np.ndarray:

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from gdcore._checks import check_lr, check_positive
+from gdcore._checks import check_beta, check_each, check_lr, check_positive
 from gdcore.analysis._predict import predicted_converged_epoch, spectral_radius
+from gdcore.analysis._protocol import json_ready
 from gdcore.analysis._quadratic import Quadratic, from_factor
 from gdcore.core._optim import Momentum, Nesterov
 
@@ -131,7 +132,8 @@ class Stability:
         if lam.size == 0:
             out = np.ones_like(lr_arr)
         else:
-            out = np.max(np.abs(1.0 - lr_arr[..., None] * lam), axis=-1)
+            with np.errstate(over="ignore"):  # a huge lr: rho = inf, divergent
+                out = np.max(np.abs(1.0 - lr_arr[..., None] * lam), axis=-1)
         return float(out) if out.ndim == 0 else out
 
     def regime(self, lr) -> str:
@@ -173,6 +175,7 @@ class Stability:
         (:func:`gdcore.analysis.spectral_radius`) over the positive
         eigenvalues; its hyperparameters may be one value per lr.  For plain
         gradient descent :meth:`regimes` tells monotone from oscillating.
+        Every lr must be a finite number > 0 (``ValueError`` otherwise).
 
         Examples
         --------
@@ -181,19 +184,22 @@ class Stability:
         >>> s.optimizer_regimes(gdcore.optimizers.momentum(0.5), [1.0, 3.0, 3.5])
         ['stable', 'critical', 'divergent']
         """
-        r = spectral_radius(optimizer, self._positive, np.atleast_1d(np.asarray(lrs, dtype=np.float64)))
+        r = spectral_radius(optimizer, self._positive, np.atleast_1d(self._check_lrs(lrs)))
         return np.select([np.abs(r - 1.0) <= 1e-12, r < 1.0], ["critical", "stable"],
                          "divergent").tolist()
 
     def momentum_regimes(self, lrs, betas, nesterov=False) -> list[str]:
-        """:meth:`momentum_regime` of every ``(lrs[j], betas[j])`` pair, vectorised."""
+        """:meth:`momentum_regime` of every ``(lrs[j], betas[j])`` pair, vectorised (checked as there)."""
+        check_each(betas, check_beta, lambda b: np.isfinite(b) & (b >= 0.0) & (b < 1.0))
         return self.optimizer_regimes(_heavy_ball(np.asarray(betas, dtype=np.float64), nesterov), lrs)
 
     # -- momentum ----------------------------------------------------------
     def momentum_stable(self, lr, beta) -> bool:
         """Heavy ball converges iff ``0 < lr * lambda < 2 (1 + beta)`` for every eigenvalue, ``0 <= beta < 1``.
 
-        That is, iff ``0 <= beta < 1`` and :meth:`momentum_rho` is below 1.
+        That is, iff :meth:`momentum_rho` is below 1.  ``lr`` must be a finite
+        number > 0 and ``beta`` in [0, 1), as :func:`gdcore.optimizers.momentum`
+        takes it (``ValueError`` otherwise, with that factory's message).
 
         Examples
         --------
@@ -202,13 +208,15 @@ class Stability:
         >>> s.momentum_stable(3.0, 0.6), s.momentum_stable(3.0, 0.4)
         (True, False)
         """
-        return bool(0.0 <= beta < 1.0 and lr * self.lambda_max > 0 and self.momentum_rho(lr, beta) < 1.0)
+        return bool(self.momentum_rho(lr, beta) < 1.0)
 
     def momentum_rho(self, lr, beta, nesterov=False) -> float:
         """Predicted contraction per epoch of heavy ball (or Nesterov) momentum.
 
         The loss gap shrinks like ``rho ** (2k)`` asymptotically; ``rho >= 1``
-        means divergence.  At Polyak's pair it equals ``sqrt(beta)``.
+        means divergence.  At Polyak's pair it equals ``sqrt(beta)``.  ``lr``
+        must be a finite number > 0 and ``beta`` in [0, 1) (``ValueError``
+        otherwise, with :func:`gdcore.optimizers.momentum`'s message).
 
         Examples
         --------
@@ -219,7 +227,8 @@ class Stability:
         >>> round(s.momentum_rho(lr, beta), 6) == round(beta ** 0.5, 6)
         True
         """
-        return float(spectral_radius(_heavy_ball(float(beta), nesterov), self._positive, float(lr)))
+        lr, beta = check_lr(lr), check_beta(beta)
+        return float(spectral_radius(_heavy_ball(beta, nesterov), self._positive, lr))
 
     def momentum_regime(self, lr, beta, nesterov=False) -> str:
         """``"stable"``, ``"critical"`` or ``"divergent"`` for momentum ``beta`` at ``lr``."""
@@ -334,8 +343,13 @@ class Stability:
         )
 
     def to_dict(self) -> dict:
-        """The analysis as plain Python numbers (JSON-ready)."""
-        return {
+        """The analysis as plain Python numbers, strict JSON.
+
+        A number that is not finite is ``None``: ``condition_number`` of a
+        rank-deficient ``X`` (inf), ``lr_crit`` and ``lr_opt`` of a zero
+        Hessian (see :func:`gdcore.analysis.json_ready`).
+        """
+        return json_ready({
             "eigenvalues": [float(v) for v in self.eigenvalues],
             "lambda_max": self.lambda_max,
             "lambda_min": self.lambda_min,
@@ -344,7 +358,7 @@ class Stability:
             "condition_number": self.condition_number,
             "lr_crit": self.lr_crit,
             "lr_opt": self.lr_opt,
-        }
+        })
 
 
 def _heavy_ball(beta, nesterov):

@@ -24,9 +24,10 @@ __all__ = [
     "DEMO_FIRST_GUESS", "DEMO_MLP_FREQ", "DEMO_MLP_POINTS", "MAX_EPOCHS", "MAX_EPOCHS_NO_STOP",
     "MAX_LRS", "MAX_SWEEP_LOSSES", "UsageError", "_check_backend", "_data_summary", "_describe_data",
     "_describe_stability", "_design", "_epoch_bar", "_explore_fn", "_fmt", "_is_folder",
-    "_is_network", "_jsonable", "_library_call", "_load", "_model_note", "_model_rows",
-    "_model_sweep_csv", "_model_table", "_one_line", "_out_dir", "_plot_module", "_progress",
-    "_save", "_sweep_csv", "_table", "_table_note", "_warning_printer", "_write",
+    "_is_network", "_jsonable", "_library_call", "_load", "_lr_labels", "_model_note",
+    "_model_rows", "_model_sweep_csv", "_model_table", "_named_values", "_one_line", "_out_dir",
+    "_plot_module", "_progress", "_save", "_sweep_csv", "_table", "_table_note",
+    "_warning_printer", "_write",
     "_Out", "_exists_error", "_overwrites_data", "_writing",
 ]
 
@@ -103,16 +104,10 @@ def _progress(iterable, *, enabled, desc, total=None):
 
 
 def _jsonable(obj):
-    """Replace non-finite floats (JSON has none) by None, recursively."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "tolist"):
-        return _jsonable(obj.tolist())
-    return obj
+    """Replace non-finite floats (JSON has none) by None, recursively (the library's rule)."""
+    from gdcore.analysis import json_ready
+
+    return json_ready(obj)
 
 
 def _overwrites_data(target, src) -> UsageError:
@@ -267,6 +262,45 @@ def _fmt(v, spec=".6g"):
     return str(v)
 
 
+def _lr_labels(lrs) -> list:
+    """Each lr as few digits as tell it from every other lr (at least ``:g``'s 6, at most repr's 17).
+
+    Two lrs that differ never share a label (``0.1`` and ``0.10000001`` are
+    not both ``0.1``); an lr given twice gets ``#2``, ``#3`` after its label.
+
+    Examples
+    --------
+    >>> from gdcore.cli._common import _lr_labels
+    >>> _lr_labels([0.1, 0.10000001, 0.7, 0.1])
+    ['0.1', '0.10000001', '0.7', '0.1#2']
+    """
+    values = [float(v) for v in lrs]
+    distinct = sorted(set(values))
+    labels = {}
+    for v in distinct:
+        for digits in range(6, 18):
+            text = f"{v:.{digits}g}"
+            if all(f"{o:.{digits}g}" != text for o in distinct if o != v):
+                break
+        labels[v] = text
+    seen, out = {}, []
+    for v in values:
+        seen[v] = seen.get(v, 0) + 1
+        out.append(labels[v] if seen[v] == 1 else f"{labels[v]}#{seen[v]}")
+    return out
+
+
+def _named_values(names, values, limit=10, spec=".6g") -> str:
+    """``name=value, ...``: all of them up to ``limit``, else the first and last halves around "..."."""
+    n = len(names)
+    if n <= limit:
+        return ", ".join(f"{k}={float(v):{spec}}" for k, v in zip(names, values))
+    half = limit // 2
+    shown = [f"{names[i]}={float(values[i]):{spec}}" for i in range(half)]
+    shown += ["..."] + [f"{names[i]}={float(values[i]):{spec}}" for i in range(n - half, n)]
+    return ", ".join(shown)
+
+
 def _table(rows) -> str:
     """Fixed-width table: lr, regime, status, converged/diverged epoch, predicted, final loss."""
     head = f"{'lr':>9} {'regime':>12} {'status':>11} {'epoch':>6} {'predicted':>9} {'final loss':>12}"
@@ -396,8 +430,10 @@ def _describe_data(args, X, names):
         return
     bias = "" if args.no_bias else " + bias column"
     feats = [n for n in names if n != "bias" or args.no_bias]
+    shown = (", ".join(feats) if len(feats) <= 10 else
+             f"{', '.join(feats[:5])}, ..., {', '.join(feats[-5:])} ({len(feats)} columns)")
     print(f"data: {args.csv}, {X.shape[0]} rows; target {args.target!r}; features "
-          f"{', '.join(feats)}{std}{bias}")
+          f"{shown}{std}{bias}")
 
 
 def _describe_stability(args, X, s):
@@ -433,17 +469,34 @@ def _check_epochs(args, n_lrs=1):
                          f"{MAX_SWEEP_LOSSES:,}; use fewer lrs or epochs")
 
 
+# Above this many floating-point operations (the QR of X and the SVD of its d x d factor) the
+# analysis takes seconds to minutes: say so before it starts, as nothing moves meanwhile.
+LONG_ANALYSIS_FLOPS = 2e9
+
+
+def _announce_analysis(args, X):
+    """One line on stderr before an analysis that will take a while (unless --no-progress)."""
+    n, d = X.shape
+    flops = float(n) * d * min(n, d) + float(d) ** 3
+    if args.progress and flops > LONG_ANALYSIS_FLOPS:
+        print(f"gdcore: analysing X ({n:,} rows x {d:,} columns) once: the QR of X and the SVD of "
+              f"its {d:,} x {d:,} factor, about {flops:.0e} operations; this may take a while",
+              file=sys.stderr, flush=True)
+
+
 def _load(args, n_lrs=1, outputs=None):
     """What ``gdcore fit`` and ``gdcore sweep`` both start with: checks, data, its analysis.
 
-    Returns ``(out, gplot, X, y, names, s)``: the output folder (an :class:`_Out`,
-    None without --out), :mod:`gdcore.plot` (None without figures), the data, and ``s``, a
-    Stability for the linear model or, with an mlp --model, the Curvature
-    measured at the initial weights (no bias column then: the MLP has its own).
-    ``outputs(X)``: the names of the files the command will write into --out,
-    checked (:meth:`_Out.plan`) as soon as the data is read, before any run.
+    Returns ``(out, gplot, X, y, names, s, study)``: the output folder (an
+    :class:`_Out`, None without --out), :mod:`gdcore.plot` (None without figures), the data,
+    ``s``, a Stability for the linear model or, with an mlp --model, the
+    Curvature measured at the initial weights (no bias column then: the MLP
+    has its own), and the prepared study it belongs to, on which the command
+    runs its learning rates: X is prepared and analysed once.  ``outputs(X)``: the
+    names of the files the command will write into --out, checked (:meth:`_Out.plan`)
+    as soon as the data is read, before any analysis or run.
     """
-    import gdcore
+    from gdcore.study import _pipeline
 
     network = _is_network(args)
     if not network and args.sharpness_every is not None:
@@ -461,14 +514,13 @@ def _load(args, n_lrs=1, outputs=None):
     X, y, names = _design(args)
     if out is not None:
         out.plan(outputs(X))
-    if network:
-        s = _library_call(gdcore.stability, X, y, model=args.model, backend=args.backend,
-                          standardize=args.standardize)
-    else:
-        s = _library_call(gdcore.stability, X, standardize=args.standardize)
+    _announce_analysis(args, X)
+    study = _library_call(_pipeline.begin, X, y, model=args.model if network else None,
+                          backend=args.backend, standardize=args.standardize)
+    s = study.curvature
     _describe_data(args, X, names)
     _describe_stability(args, X, s)
-    return out, gplot, X, y, names, s
+    return out, gplot, X, y, names, s, study
 
 
 def _data_summary(args, X, names) -> dict:

@@ -15,12 +15,15 @@ from gdcore.cli._args import _add_common, _add_csv, _lr_list
 from gdcore.cli._common import (
     _data_summary,
     _is_network,
+    _epoch_bar,
     _jsonable,
     _library_call,
     _load,
+    _lr_labels,
     _model_note,
     _model_rows,
     _model_table,
+    _named_values,
     _progress,
     _save,
     _table,
@@ -29,6 +32,9 @@ from gdcore.cli._common import (
 )
 
 __all__ = ["add_parser", "run"]
+
+# Runs of more than this much work (rows x columns x epochs) show a progress bar of their epochs.
+LONG_RUN_WORK = 2e8
 
 
 def add_parser(sub):
@@ -53,10 +59,10 @@ def add_parser(sub):
 
 def run(args) -> int:
     """``gdcore fit``: one run per learning rate, printed; with --out, fit.json and figures."""
-    import gdcore
     from gdcore.analysis import Curvature
+    from gdcore.study._fit import fit_study
 
-    out, gplot, X, y, names, s = _load(args, outputs=lambda X: _outputs(args, X))
+    out, gplot, X, y, names, s, study = _load(args, outputs=lambda X: _outputs(args, X))
     network = isinstance(s, Curvature)  # a network's curvature is measured, not predicted
     if args.lr:
         lrs = [v for group in args.lr for v in group]
@@ -68,14 +74,24 @@ def run(args) -> int:
         lrs = [s.lr_opt]
         print(f"no --lr given: using the analytic lr_opt = {s.lr_opt:.4g}")
     record = not network and X.shape[1] == 2  # one feature + bias: the weights' path is a picture
-    extra = ({"model": args.model, "sharpness_every": args.sharpness_every} if network
+    extra = ({"sharpness_every": args.sharpness_every} if network
              else {"record_weights": record})
+    # Every lr runs on the study _load analysed (X is read and analysed once); on long runs a
+    # progress bar counts the epochs of each.
+    n, d = X.shape
+    long_runs = n * d * max(args.epochs, 1) > LONG_RUN_WORK
     runs = []
     for lr in _progress(lrs, enabled=args.progress, desc="fit"):
-        runs.append(_library_call(gdcore.fit, X, y, lr=lr, epochs=args.epochs,
-                                  backend=args.backend, rtol=args.rtol,
-                                  standardize=args.standardize,
-                                  stop_on_convergence=not args.no_stop, **extra))
+        bar = _epoch_bar(enabled=args.progress and long_runs, total=args.epochs, desc="fit")
+        try:
+            runs.append(_library_call(
+                fit_study, study, lr=lr, epochs=args.epochs, rtol=args.rtol,
+                stop_on_convergence=not args.no_stop,
+                callback=None if bar is None else (lambda e, bar=bar: bar.update(e - bar.n)),
+                **extra))
+        finally:
+            if bar is not None:
+                bar.close()
     rows = _report_network(args, runs, s) if network else _report_linear(args, runs, names)
     if out is None:
         return 0
@@ -121,13 +137,17 @@ def _report_linear(args, runs, names) -> list:
     rows = [r.to_dict() for r in runs]
     print(_table(rows))
     print(_table_note(args.epochs, args.rtol))
-    for r in runs:
+    # At most 10 weights per line: a wide X would print lines of thousands of numbers.
+    where = ("" if len(names) <= 10 else
+             f" ({len(names)} weights; all of them in fit.json: runs[i].weights_by_name)"
+             if args.out is not None else
+             f" ({len(names)} weights; pass --out DIR to write all of them to fit.json)")
+    for r, label in zip(runs, _lr_labels([r.lr for r in runs])):
         w = host(r.weights).astype(np.float64)
-        ws = ", ".join(f"{n}={v:.6g}" for n, v in zip(names, w))
-        print(f"weights (lr={r.lr:.4g}, {r.status}): {ws}")
+        print(f"weights (lr={label}, {r.status}): {_named_values(names, w)}{where}")
     w_star = host(runs[0].optimum.weights).astype(np.float64)
-    print("least-squares optimum: " + ", ".join(f"{n}={v:.6g}" for n, v in zip(names, w_star))
-          + f"; L* = {runs[0].optimum.loss:.6g}")
+    print(f"least-squares optimum: {_named_values(names, w_star)}; L* = "
+          f"{runs[0].optimum.loss:.6g}{where.replace('weights_by_name', 'optimal_weights')}")
     if args.standardize:
         how = ("x / rms(x): without a bias column nothing is centred" if args.no_bias
                else "(x - mean) / std")
@@ -193,7 +213,7 @@ def _losses_csv(runs) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["epoch"] + [f"loss_lr={r.lr:g}" for r in runs])
+    w.writerow(["epoch"] + [f"loss_lr={label}" for label in _lr_labels([r.lr for r in runs])])
     n = max(len(r.losses) for r in runs)
     for k in range(n):
         w.writerow([k] + [repr(float(r.losses[k])) if k < len(r.losses) else "" for r in runs])

@@ -62,12 +62,12 @@ def run(args) -> int:
     """``gdcore sweep``: every lr in one run, printed; with --out, sweep.json, sweep.csv, figures."""
     import numpy as np
 
-    import gdcore
     from gdcore.analysis import Curvature
+    from gdcore.study._sweep import sweep_study
 
     n_default = DEFAULT_NETWORK_LRS if _is_network(args) else DEFAULT_LRS
-    out, gplot, X, y, names, s = _load(args, n_default if args.lrs is None else len(args.lrs),
-                                       outputs=lambda X: _outputs(args))
+    out, gplot, X, y, names, s, study = _load(args, n_default if args.lrs is None else len(args.lrs),
+                                              outputs=lambda X: _outputs(args))
     network = isinstance(s, Curvature)  # a network's curvature is measured, not predicted
     if args.lrs is not None:
         lrs = args.lrs
@@ -79,15 +79,15 @@ def run(args) -> int:
         lrs = np.geomspace(s.lr_crit / 50, 1.2 * s.lr_crit, n_default)
         print(f"no --lrs given: {n_default} lrs from lr_crit/50 = {lrs[0]:.3g} to 1.2 lr_crit = "
               f"{lrs[-1]:.3g} (geometric)")
-    extra = {"model": args.model, "sharpness_every": args.sharpness_every} if network else {}
-    # One vectorised sweep; on long runs of the linear model a progress bar counts its epochs.
+    extra = {"sharpness_every": args.sharpness_every} if network else {}
+    # One vectorised sweep on the study _load analysed (X is read and analysed once); on long
+    # runs of the linear model a progress bar counts its epochs.
     n, d = X.shape
     work = n * d * len(lrs) * max(args.epochs, 1)
     bar = _epoch_bar(enabled=args.progress and not network and work > 2e8, total=args.epochs,
                      desc="sweep")
     try:
-        sw = _library_call(gdcore.sweep, X, y, lrs, epochs=args.epochs, backend=args.backend,
-                           rtol=args.rtol, standardize=args.standardize,
+        sw = _library_call(sweep_study, study, lrs, epochs=args.epochs, rtol=args.rtol,
                            stop_on_convergence=not args.no_stop,
                            callback=None if bar is None else (lambda e: bar.update(e - bar.n)),
                            **extra)

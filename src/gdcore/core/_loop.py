@@ -23,7 +23,9 @@ Definitions (see docs/definitions.md, "Converged, diverged, status"):
   batch: for any ``lr <= lr_crit`` the loss gap is a sum of non-increasing
   geometric terms, so it can never rise; for ``lr > lr_crit`` it grows without
   bound, so a rise proves divergence long before the loss reaches
-  ``divergence_factor * L_0``.
+  ``divergence_factor * L_0``.  It is decided per run: an optimizer with
+  ``cannot_rise()`` (momentum: where ``beta == 0``, plain GD) gives it to
+  those runs of a grid only, so each run is judged as its single run.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "observe",
     "per_column",
     "per_column_hyper",
+    "rise_runs",
     "safe_weights",
     "thresholds",
 ]
@@ -84,12 +87,31 @@ def thresholds(loss0, loss_star, rtol, divergence_factor, eps, xp, *, rise_rule=
     optimizer whose ``may_rise`` is False, constant lr, full batch): with
     momentum, Adam, a schedule or mini-batches the loss may rise for a while
     and still converge, so only non-finite losses and ``divergence_factor`` count.
+    It is a Python bool for every run, or a (K,) bool array, one per run
+    (:func:`rise_runs`), chosen with ``xp.where``: no branch on array values.
     """
     gap0 = loss0 - loss_star
-    rise = loss0 + _RISE_EPS * eps * xp.abs(loss0) if rise_rule else xp.full_like(loss0, xp.inf)
+    if isinstance(rise_rule, bool):
+        rise = loss0 + _RISE_EPS * eps * xp.abs(loss0) if rise_rule else xp.full_like(loss0, xp.inf)
+    else:
+        rise = xp.where(rise_rule, loss0 + _RISE_EPS * eps * xp.abs(loss0),
+                        xp.full_like(loss0, xp.inf))
     blowup = divergence_factor * loss0
     return Thresholds(converged=loss_star + rtol * gap0, blowup=blowup, rise=rise,
                       limit=xp.minimum(blowup, rise))
+
+
+def rise_runs(opt):
+    """Where a rise above ``L_0`` may prove divergence: a bool for every run, or one per run.
+
+    ``not opt.may_rise``, unless the optimizer says it run by run with
+    ``cannot_rise()`` (momentum: True where ``beta == 0``, plain gradient
+    descent), so that a run of a grid gets the rule its single run gets.
+    """
+    per_run = getattr(opt, "cannot_rise", None)
+    if per_run is None:
+        return not opt.may_rise
+    return per_run()
 
 
 def initial_state(W0, k, opt, xp):
@@ -296,9 +318,9 @@ def drive(value_and_grad, loss_fn, opt, W0, lrs, *, epochs, loss_star, rtol,
     """
     k = lrs.shape[0]
     m = W0.shape[1] // k
+    rise_rule = rise_runs(opt) if quadratic and lr_mult is None and batches is None else False
     opt = per_column_hyper(opt, m, xp)
     lr_cols = per_column(lrs, m, xp)
-    rise_rule = quadratic and not opt.may_rise and lr_mult is None and batches is None
     separate_loss = opt.lookahead or batches is not None
     eps = xp.finfo(W0.dtype).eps
 

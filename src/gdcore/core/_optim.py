@@ -29,6 +29,11 @@ instead of re-deriving it from flags:
 * ``lookahead``: when True, the gradient is taken at
   ``gradient_point(W, state, xp)`` instead of ``W`` (Nesterov).
 * ``name``: the optimizer's name in results.
+
+An optimizer whose hyperparameters can make it plain gradient descent for
+some runs (momentum at ``beta = 0``) says so run by run with the optional
+method ``cannot_rise()``: True where a stable run's loss cannot rise, one
+value per run, so that every run of a grid is judged as its single run.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class Optimizer(abc.ABC):
             def init(self, W0, xp): ...
             def update(self, grad, state, lr, xp): ...
             def transition(self, lam, lr): ...   # linear optimizers only
+            def cannot_rise(self): ...           # optional: per run, ``not may_rise``
 
     Then export a validating factory from :mod:`gdcore.optimizers`; the
     driver, the predictions and the regimes need nothing else.
@@ -184,6 +190,16 @@ class Momentum(NamedTuple):
         V = self.beta * state.V - lr * grad
         return V, MomentumState(V=V)
 
+    def cannot_rise(self):
+        """Per run, where ``beta == 0``: there heavy ball is plain gradient descent (``may_rise`` False).
+
+        A bool, or one per run when ``beta`` is (an array of the runs'
+        backend, traced by jax): the driver's rise rule applies to those runs.
+        """
+        if isinstance(self.beta, (int, float)):
+            return bool(self.beta == 0)
+        return self.beta == 0
+
     def transition(self, lam, lr):
         """``v' = beta v - lr lam e``, ``e' = e + v'`` on ``(e, v)`` (see :meth:`Optimizer.transition`).
 
@@ -223,6 +239,7 @@ class Nesterov(NamedTuple):
     # the same recurrence as heavy ball; only the point the driver takes the gradient at differs
     init = Momentum.init
     update = Momentum.update
+    cannot_rise = Momentum.cannot_rise  # beta = 0: the look-ahead is W itself, plain gd
 
     def gradient_point(self, W, state, xp):
         """Where the gradient is taken: ``W + beta V``."""

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gdcore import analysis, core
+from gdcore import analysis, core, optimizers
 from gdcore._checks import check_memory, check_representable
 
 __all__ = ["Runs", "choose_method", "execute", "noise_floor",
@@ -129,11 +129,12 @@ def execute(study, lrs, opt, spec, *, on_epoch=None, devices=None) -> Runs:
     ``study`` is a :class:`gdcore.study._pipeline.Study` (the prepared data,
     the model bound to it, its analysis); ``spec`` the :class:`RunSpec`.
     ``opt``'s hyperparameters are host numbers or (K,) sequences (one per
-    run); under a schedule (``spec.lr_mult``) ``lrs`` are the base lrs.  A
+    run), checked as its factory checks them (:func:`gdcore.optimizers.check`); under a schedule (``spec.lr_mult``) ``lrs`` are the base lrs.  A
     model non-linear in its weights trains its flat (P, 1) parameter column
     ``study.w0`` as a :class:`gdcore.core.ModelProblem`, with ``L*`` taken as 0
     (docs/definitions.md, "Models non-linear in their weights").
     """
+    optimizers.check(opt)  # one made by _replace never met its factory's checks
     prep, quad, model = study.prep, study.quad, study.bound.core
     be, sb = prep.backend, prep.state
     n = prep.X.shape[0]

@@ -14,7 +14,7 @@ from gdcore.study._engine import execute, noise_floor, predict_runs, status_of
 from gdcore.study._results import FitResult, Optimum, momentum_of
 from gdcore.study._spec import run_spec, with_batches
 
-__all__ = ["fit"]
+__all__ = ["fit", "fit_study"]
 
 
 def fit(X, y, *, lr, epochs=100, backend=None, device=None, w0=None, rtol=1e-3, dtype=None,
@@ -136,6 +136,40 @@ def fit(X, y, *, lr, epochs=100, backend=None, device=None, w0=None, rtol=1e-3, 
     'diverged'
     """
     check_y(y, "fit")
+    sched, spec, lr, base, opt = _options(lr, epochs, rtol, divergence_factor, stop_on_convergence,
+                                          record_weights, method, momentum, nesterov, optimizer)
+    _check_linear_only(is_linear(model), batch_size, devices)
+    study = _pipeline.begin(X, y, w0, model=model, backend=backend, device=device, dtype=dtype,
+                            standardize=standardize)
+    return _run(study, lr, base, opt, spec, sched, method, sharpness_every, batch_size, seed,
+                devices)
+
+
+def fit_study(study, *, lr, epochs=100, rtol=1e-3, stop_on_convergence=False,
+              divergence_factor=1e6, record_weights=False, method=None, momentum=0.0,
+              nesterov=False, batch_size=None, seed=0, devices=None, optimizer=None,
+              sharpness_every=None, callback=None) -> FitResult:
+    """:func:`fit` on a study already prepared and analysed (:func:`gdcore.study._pipeline.begin`).
+
+    The same result as ``fit`` of the data the study was begun with, without
+    a second pass over ``X`` nor a second analysis: what a caller that has
+    described the analysis already (the ``gdcore fit`` command) runs its
+    learning rates on.  ``callback(epoch)`` is called after every epoch of the
+    eager loop (once, at the end, on jax), e.g. to move a progress bar.
+    """
+    sched, spec, lr, base, opt = _options(lr, epochs, rtol, divergence_factor, stop_on_convergence,
+                                          record_weights, method, momentum, nesterov, optimizer)
+    _check_linear_only(study.quadratic, batch_size, devices)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function of the epoch number (or None), got "
+                        f"{callback!r}.")
+    return _run(study, lr, base, opt, spec, sched, method, sharpness_every, batch_size, seed,
+                devices, on_epoch=callback)
+
+
+def _options(lr, epochs, rtol, divergence_factor, stop_on_convergence, record_weights, method,
+             momentum, nesterov, optimizer):
+    """The checks that need no data: ``(schedule, spec, lr, base lr, optimizer)``."""
     sched = as_schedule(lr)
     if sched is None and (isinstance(lr, (list, tuple)) or getattr(lr, "ndim", 0)):
         raise TypeError(
@@ -148,18 +182,26 @@ def fit(X, y, *, lr, epochs=100, backend=None, device=None, w0=None, rtol=1e-3, 
     lr = float(spec.lr_mult[0]) if sched is not None else check_lr(lr)
     base = 1.0 if sched is not None else lr
     opt = optimizers.resolve(optimizer, momentum, nesterov)
-    if not is_linear(model) and (batch_size is not None or devices is not None):
+    return sched, spec, lr, base, opt
+
+
+def _check_linear_only(linear, batch_size, devices):
+    if not linear and (batch_size is not None or devices is not None):
         raise ValueError(
             "batch_size= and devices= are for the linear model; a non-linear model trains "
             "full-batch on one device. Drop them."
         )
-    study = _pipeline.begin(X, y, w0, model=model, backend=backend, device=device, dtype=dtype,
-                            standardize=standardize)
+
+
+def _run(study, lr, base, opt, spec, sched, method, sharpness_every, batch_size, seed, devices,
+         on_epoch=None) -> FitResult:
+    """The one run of a checked fit on a prepared study, and its :class:`FitResult`."""
     _pipeline.check_method(study, method)
     every = _pipeline.check_every(sharpness_every, study, spec.epochs, 1)
     spec = with_batches(spec, batch_size, seed, study.prep.X.shape[0])
-    runs = execute(study, [base], opt, spec._replace(record_weights=record_weights or every is not None),
-                   devices=devices)
+    runs = execute(study, [base], opt,
+                   spec._replace(record_weights=spec.record_weights or every is not None),
+                   on_epoch=on_epoch, devices=devices)
     return _fit_result(study, runs, lr, base, opt, spec, sched, every)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from gdcore import analysis, optimizers
 from gdcore._checks import check_epochs, check_lr, check_memory, check_positive, check_y
-from gdcore.analysis import Stability
+from gdcore.analysis import Stability, json_ready
 from gdcore.study import _pipeline
 from gdcore.study._engine import execute, run_memory
 from gdcore.study._spec import RunSpec
@@ -27,9 +27,14 @@ class LRFinderWarning(UserWarning):
     """The learning-rate range test has no trustworthy suggestion.
 
     Raised when its suggestions disagree by more than 10x, when a suggestion
-    falls outside ``[lr_min, lr_max]`` (it is then ``None``), and when there is
-    nothing to learn (``w0`` already minimises the loss: every suggestion is
-    ``None``).
+    falls outside ``[lr_min, lr_max]`` (it is then ``None``), when the
+    analysis of the same data proves that a suggestion diverges (linear model
+    and a linear optimizer: at or above ``lr_crit`` for gradient descent, a
+    spectral radius >= 1 for momentum; it is then ``None``, never capped:
+    following it would diverge, and a capped lr at the edge would not
+    converge either; the analytic ``lr_opt`` is the lr to use), and when
+    there is nothing to learn (``w0`` already minimises the loss: every
+    suggestion is ``None``).
     """
 
 
@@ -45,10 +50,12 @@ class LRFinderResult:
     suggestions : dict
         ``"valley"`` (fastai's default), ``"steep"`` (steepest descent of the
         smoothed loss against log lr) and ``"minimum/10"``; each within
-        ``[lr_min, lr_max]`` or ``None`` (see :class:`LRFinderWarning`).
+        ``[lr_min, lr_max]`` and, for the linear model, where the optimizer
+        converges on this data, or ``None`` (see :class:`LRFinderWarning`).
     suggestion : float or None
         The suggestion named by ``suggest`` (default ``"steep"``); ``None``
-        when there is nothing to learn or it fell outside the range tested.
+        when there is nothing to learn, it fell outside the range tested, or
+        the analysis proves it diverges (above ``lr_crit`` for gd).
     suggest : str
         Which suggestion ``suggestion`` is.
     lr_opt, lr_crit : float
@@ -92,7 +99,9 @@ class LRFinderResult:
         return max(vals) / min(vals) if vals else math.nan
 
     def to_dict(self) -> dict:
-        return {
+        """Plain Python, strict JSON: a number that is not finite is ``None`` (``disagreement``
+        with no suggestion, a loss past the blow-up: :func:`gdcore.analysis.json_ready`)."""
+        return json_ready({
             "suggestion": self.suggestion,
             "suggest": self.suggest,
             "suggestions": self.suggestions,
@@ -105,7 +114,7 @@ class LRFinderResult:
             "lrs": self.lrs.tolist(),
             "losses": [float(v) if math.isfinite(v) else None for v in self.losses],
             "smoothed": [float(v) if math.isfinite(v) else None for v in self.smoothed],
-        }
+        })
 
 
 def _valley(lrs, losses):
@@ -137,6 +146,42 @@ def _steep(lrs, losses):
         return None
     grads = np.gradient(losses, np.log(lrs))
     return float(lrs[int(np.argmin(grads))])
+
+
+def _drop_divergent(suggestions, stab, opt) -> dict:
+    """``suggestions`` with ``None`` for every lr the linear model's analysis proves divergent.
+
+    Gradient descent diverges at or above ``lr_crit``; any other linear
+    optimizer where the spectral radius of its transition is >= 1.  A range
+    test that ramps far past the blow-up can put its steepest fall there;
+    each one dropped is named, beside ``lr_crit``, in one
+    :class:`LRFinderWarning`.
+    """
+    vals = {k: v for k, v in suggestions.items() if v is not None}
+    if not vals:
+        return suggestions
+    lrs = list(vals.values())
+    regimes = stab.regimes(lrs) if not opt.may_rise else stab.optimizer_regimes(opt, lrs)
+    bad = {k: v for k, v, g in zip(vals, lrs, regimes) if g in ("divergent", "critical")}
+    if not bad:
+        return suggestions
+    named = ", ".join(f"{k}={v:.3g}" for k, v in bad.items())
+    lie, one = ("lies", "is") if len(bad) == 1 else ("lie", "are")
+    if not opt.may_rise:
+        where = (f"{lie} at or above lr_crit={stab.lr_crit:.3g}, where constant-lr gradient "
+                 "descent on this data diverges,")
+    else:
+        where = (f"{lie} above the stability edge of {opt.name} on this data (the spectral radius "
+                 f"of its step is >= 1 there: it diverges; lr_crit={stab.lr_crit:.3g} is plain "
+                 "gradient descent's),")
+    warnings.warn(
+        f"lr_find: {named} {where} and {one} reported as None rather than capped; the analytic "
+        f"optimum of this data is lr_opt={stab.lr_opt:.3g}. Use it, or lower lr_max to about "
+        "lr_crit: the ramp ran far past the blow-up.",
+        LRFinderWarning,
+        stacklevel=3,
+    )
+    return {k: (None if k in bad else v) for k, v in suggestions.items()}
 
 
 def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend=None,
@@ -183,7 +228,10 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend=No
         lr_opt/4 and "minimum/10" near 0.8 * lr_opt.
     optimizer : optimizer value, optional
         What takes the steps (default ``gdcore.optimizers.gd()``); ``lr_opt``
-        and ``lr_crit`` are those of plain gradient descent.
+        and ``lr_crit`` are those of plain gradient descent.  With the linear
+        model and a linear optimizer, a suggestion the analysis proves
+        divergent (gd: at or above ``lr_crit``) is ``None``, with an
+        :class:`LRFinderWarning` naming it and ``lr_crit``.
     model : model value, optional
         As in :func:`gdcore.fit`.  With a non-linear model the result puts the
         measured bracket of lambda_0, ``(2, 4) / lambda_0``, beside the
@@ -299,6 +347,8 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend=No
             LRFinderWarning,
             stacklevel=2,
         )
+    if study.quadratic and opt.linear:
+        suggestions = _drop_divergent(suggestions, stab, opt)
     result = LRFinderResult(lrs, raw, smooth, suggestions, suggestions[suggest], suggest,
                             getattr(stab, "lr_opt", None), stab.lr_crit, stopped, stab,
                             getattr(stab, "bracket", None))

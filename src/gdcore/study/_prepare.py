@@ -260,6 +260,7 @@ def prepare(X, y, w0=None, *, backend=None, device=None, dtype=None,
             W0 = sb.asarray(np.zeros((d, m)), dt, be.state_device(Xb))
         else:
             wn, _ = native(w0, "w0")
+            _native_kind(wn, library_of(wn), "w0")  # a complex w0 would lose its imaginary part
             shape = tuple(wn.shape)
             if shape not in ((d,), (d, m)) or (len(shape) == 1 and m != 1):
                 want = f"({d},)" if m == 1 else f"({d}, {m})"

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gdcore import optimizers
-from gdcore.analysis import Curvature
+from gdcore.analysis import Curvature, json_ready
 from gdcore.backends import host
 from gdcore.study._engine import predicted_curves
 
@@ -195,7 +195,12 @@ class FitResult:
         return self.optimum.loss + gaps[0]
 
     def to_dict(self) -> dict:
-        """Plain-Python summary (JSON-ready); weights as nested lists for the linear model."""
+        """Plain-Python summary, strict JSON; weights as nested lists for the linear model.
+
+        A number that is not finite is ``None`` (a loss after the run stopped,
+        the weights of a run that overflowed, an infinite condition number:
+        :func:`gdcore.analysis.json_ready`).
+        """
         out = {
             "model": self.model,
             "lr": self.lr,
@@ -228,7 +233,7 @@ class FitResult:
         if self.optimum is not None:
             out["weights"] = host(self.weights).tolist()
             out["optimal_weights"] = host(self.optimum.weights).tolist()
-        return out
+        return json_ready(out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,7 +363,8 @@ class SweepResult:
                                                     self.optimizer, self.epochs)
 
     def to_dict(self) -> dict:
-        """Per-lr rows plus the analysis, as plain Python (JSON-ready)."""
+        """Per-lr rows plus the analysis, as plain Python, strict JSON (non-finite numbers are
+        ``None``: :func:`gdcore.analysis.json_ready`)."""
         rows = []
         for i, lr in enumerate(self.lrs):
             rows.append({
@@ -373,7 +379,7 @@ class SweepResult:
                 "diverged_epoch": self.diverged_epoch[i],
                 "final_loss": _json_float(self.final_loss[i]),
             })
-        return {
+        return json_ready({
             "model": self.model,
             "backend": self.backend,
             "method": self.method,
@@ -392,7 +398,7 @@ class SweepResult:
             "optimizer": self.optimizer.name,
             "stability": self.stability.to_dict(),
             "runs": rows,
-        }
+        })
 
     def to_dataframe(self):
         """One row per lr as a pandas DataFrame (needs pandas).

@@ -12,7 +12,7 @@ from gdcore.study._engine import execute, noise_floor, predict_runs, status_of
 from gdcore.study._results import Optimum, SweepResult
 from gdcore.study._spec import last_epochs, run_spec, with_batches
 
-__all__ = ["sweep"]
+__all__ = ["sweep", "sweep_study"]
 
 
 def _none_if_negative(values) -> tuple:
@@ -98,11 +98,40 @@ def sweep(X, y, lrs, *, epochs=100, backend=None, device=None, w0=None, rtol=1e-
     (0.6, 5, 'diverged')
     """
     check_y(y, "sweep")
+    lr_arr, spec, opt, grid, betas, nesterov = _options(
+        lrs, epochs, rtol, divergence_factor, stop_on_convergence, record_weights, method,
+        is_linear(model), momentums, nesterov, batch_size, devices, optimizer)
+    study = _pipeline.begin(X, y, w0, model=model, backend=backend, device=device, dtype=dtype,
+                            standardize=standardize)
+    return _run(study, lr_arr, opt, spec, grid, betas, nesterov, method, sharpness_every,
+                batch_size, seed, devices, callback)
+
+
+def sweep_study(study, lrs, *, epochs=100, rtol=1e-3, stop_on_convergence=False,
+                divergence_factor=1e6, method="auto", momentums=None, nesterov=False,
+                batch_size=None, seed=0, devices=None, optimizer=None, callback=None,
+                sharpness_every=None, record_weights=False) -> SweepResult:
+    """:func:`sweep` on a study already prepared and analysed (:func:`gdcore.study._pipeline.begin`).
+
+    The same result as ``sweep`` of the data the study was begun with, without
+    a second pass over ``X`` nor a second analysis (the ``gdcore sweep``
+    command describes the analysis first, then runs its lrs on it).
+    """
+    lr_arr, spec, opt, grid, betas, nesterov = _options(
+        lrs, epochs, rtol, divergence_factor, stop_on_convergence, record_weights, method,
+        study.quadratic, momentums, nesterov, batch_size, devices, optimizer)
+    return _run(study, lr_arr, opt, spec, grid, betas, nesterov, method, sharpness_every,
+                batch_size, seed, devices, callback)
+
+
+def _options(lrs, epochs, rtol, divergence_factor, stop_on_convergence, record_weights, method,
+             linear, momentums, nesterov, batch_size, devices, optimizer):
+    """The checks that need no data: ``(lrs, spec, optimizer, grid, betas, nesterov)``."""
     lr_arr = check_lrs(lrs)
     spec = run_spec(epochs=epochs, rtol=rtol, divergence_factor=divergence_factor,
                     stop_on_convergence=stop_on_convergence, record_weights=record_weights,
                     method=method)
-    if not is_linear(model):
+    if not linear:
         if momentums is not None or nesterov or batch_size is not None or devices is not None:
             raise ValueError(
                 "momentums=, nesterov=, batch_size= and devices= are for the linear model; with a "
@@ -128,8 +157,12 @@ def sweep(X, y, lrs, *, epochs=100, backend=None, device=None, w0=None, rtol=1e-
         if optimizers.shorthands(opt) is not None:  # a momentum optimizer given by value
             beta, nesterov = optimizers.shorthands(opt)
             betas = np.full(lr_arr.size, float(beta))
-    study = _pipeline.begin(X, y, w0, model=model, backend=backend, device=device, dtype=dtype,
-                            standardize=standardize)
+    return lr_arr, spec, opt, grid, betas, nesterov
+
+
+def _run(study, lr_arr, opt, spec, grid, betas, nesterov, method, sharpness_every, batch_size,
+         seed, devices, callback) -> SweepResult:
+    """The K runs of a checked sweep on a prepared study, and its :class:`SweepResult`."""
     _pipeline.check_method(study, method)
     every = _pipeline.check_every(sharpness_every, study, spec.epochs, lr_arr.size)
     spec = with_batches(spec, batch_size, seed, study.prep.X.shape[0])
