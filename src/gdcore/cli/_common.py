@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import math
 import os
 import pathlib
 import sys
