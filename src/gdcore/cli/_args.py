@@ -115,7 +115,7 @@ def parse_lrs(text):
     Examples
     --------
     >>> from gdcore.cli import parse_lrs
-    >>> parse_lrs("0.01:1:3:log").tolist()
+    >>> [round(v, 12) for v in parse_lrs("0.01:1:3:log").tolist()]   # geometric
     [0.01, 0.1, 1.0]
     >>> parse_lrs("0.1,0.7").tolist()
     [0.1, 0.7]
