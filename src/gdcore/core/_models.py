@@ -54,6 +54,36 @@ def _matmul(A, B):
     return A @ B
 
 
+def _add(a, b):
+    """``a + b`` where None stands for an exact zero (a Taylor coefficient known to vanish)."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _series(f, a, b, lowest=0):
+    """Taylor coefficients of ``f(a(t), b(t))`` for a bilinear ``f``, from those of ``a`` and ``b``.
+
+    Coefficients are derivatives in t at 0 (``c_k = d^k/dt^k``, up to k = 2), so
+    the k-th is Leibniz's rule ``sum_j C(k, j) f(a_j, b_{k-j})``; None is an
+    exact zero and costs nothing, and so are the coefficients below ``lowest``
+    (left None: the caller does not read them).
+    """
+    out = []
+    for k in range(len(a)):
+        s = None
+        if k < lowest:
+            out.append(s)
+            continue
+        for j in range(k + 1):
+            if a[j] is None or b[k - j] is None:
+                continue
+            term = f(a[j], b[k - j])
+            s = _add(s, term if k != 2 or j != 1 else 2.0 * term)  # C(2, 1) = 2; every other C is 1
+        out.append(s)
+    return out
+
+
 class MLPSpec(NamedTuple):
     """Static description of an MLP: layer widths ``(d, h_1, ..., h_L, m)`` and the activation.
 
@@ -188,6 +218,121 @@ class MLPSpec(NamedTuple):
                 dZ = xp.where(A_prev > 0, dA, xp.zeros_like(dA))
         return loss, self._pack_blocks(grads, xp)
 
+    # -- exact higher derivatives ----------------------------------------------
+    def hvp(self, X, Y, W, V, xp, n=None):
+        """Exact Hessian-vector products ``H(W) V`` (P, K), each column its own run and direction.
+
+        Forward over reverse (Pearlmutter's R-operator): the first Taylor
+        coefficient in t of the hand-written gradient at ``W + t V``
+        (:meth:`_gradient_series`).  Exact for tanh, and for ReLU with
+        ``relu'' = 0`` (as autodiff takes it): the product does not straddle
+        the kinks as a finite difference of the gradient does.
+
+        Examples
+        --------
+        >>> from gdcore import backends
+        >>> xp = backends.get("numpy").xp
+        >>> from gdcore.core import MLPSpec
+        >>> spec = MLPSpec((1, 1))               # no hidden layer: y = w x + b, H = 2 E[[x^2, x], [x, 1]]
+        >>> X, Y = xp.asarray([[1.0], [3.0]]), xp.zeros((2, 1))
+        >>> spec.hvp(X, Y, xp.zeros((2, 1)), xp.asarray([[1.0], [0.0]]), xp).ravel().tolist()
+        [10.0, 4.0]
+        """
+        return self._gradient_series(X, Y, W, V, xp, 1, n)
+
+    def hvp_grad(self, X, Y, W, U, xp, n=None):
+        """Exact gradient in ``W`` of ``U^T H(W) U`` per column (P, K), with ``U`` held fixed.
+
+        That gradient is the third derivative ``D^3 L(W)[U, U, .]``, which is
+        also the second derivative in t of the gradient at ``W + t U`` (the
+        third derivative is symmetric in its three directions): the second
+        Taylor coefficient of the hand-written gradient, pushed through the
+        forward and backward passes (:meth:`_gradient_series`).  ReLU's second
+        and third derivatives are 0, as autodiff takes them.
+
+        Examples
+        --------
+        >>> from gdcore import backends
+        >>> xp = backends.get("numpy").xp
+        >>> from gdcore.core import MLPSpec
+        >>> spec = MLPSpec((1, 1))                    # a quadratic loss: the third derivative is 0
+        >>> X, Y = xp.asarray([[1.0], [3.0]]), xp.zeros((2, 1))
+        >>> spec.hvp_grad(X, Y, xp.ones((2, 1)), xp.ones((2, 1)), xp).ravel().tolist()
+        [0.0, 0.0]
+        """
+        return self._gradient_series(X, Y, W, U, xp, 2, n)
+
+    def _act_series(self, Z, xp):
+        """Taylor coefficients of ``A = act(Z)`` from those of ``Z``, and of the backward
+        pass's ``dZ = dA * act'(Z)`` as a function of the coefficients of ``dA``.
+
+        tanh: ``A_1 = t' Z_1``, ``A_2 = t' Z_2 + t'' Z_1^2`` with ``t' = 1 - A_0^2`` and
+        ``t'' = -2 A_0 t'``; ``act'(Z) = 1 - A^2`` is a product of series.  ReLU: the
+        mask ``[Z_0 > 0]`` applies to every coefficient (``relu'' = 0``).
+        """
+        if self.activation == "relu":
+            mask = Z[0] > 0
+
+            def keep(D):
+                return None if D is None else xp.where(mask, D, xp.zeros_like(D))
+
+            return [keep(z) for z in Z], lambda dA: [keep(d) for d in dA]
+        A0 = xp.tanh(Z[0])
+        slope = 1.0 - A0 * A0
+        A = [A0, slope * Z[1]]
+        if len(Z) > 2:
+            A.append(_add(None if Z[2] is None else slope * Z[2], (-2.0 * A0 * slope) * (Z[1] * Z[1])))
+        sq = _series(xp.multiply, A, A)
+        deriv = [slope] + [None if c is None else -c for c in sq[1:]]
+        return A, lambda dA: _series(xp.multiply, dA, deriv)
+
+    def _gradient_series(self, X, Y, W, U, xp, order, n=None):
+        """The ``order``-th derivative in t, at t = 0, of the gradient at ``W + t U`` (P, K).
+
+        Every array of :meth:`value_and_grad` becomes its Taylor coefficients
+        ``[x_0, x_1, ..., x_order]`` (``x_k = d^k x / dt^k``; None where exactly
+        0, as for the data and for ``W``'s coefficients past the first), pushed
+        through the forward pass and the backpropagation by Leibniz's rule
+        (:func:`_series`).  Order 1 gives ``H U`` (the R-operator), order 2
+        ``D^3 L[U, U, .]``.  Each column is its own run, with its own direction.
+        """
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 (H U) or 2 (D^3 L[U, U, .]), got {order!r}")
+        n = X.shape[0] if n is None else n
+        rest = [None] * (order - 1)
+        layers = [[B, dB, *rest] for B, dB in zip(self._blocks(W, xp), self._blocks(U, xp))]
+        A = [self._with_ones(X, xp)] + [None] * order
+        acts, backs = [A], []
+        last = len(layers) - 1
+        for i, B in enumerate(layers):
+            if i == 0:
+                Z = _series(_matmul, A, B)
+            else:
+                Z = _series(_matmul, A, [None if b is None else b[:, :-1, :] for b in B])
+                Z = [_add(z, None if b is None else b[:, -1:, :]) for z, b in zip(Z, B)]
+            if i < last:
+                A, back = self._act_series(Z, xp)
+                acts.append(A)
+                backs.append(back)
+        dZ = [(2.0 / n) * (Z[0] - Y)] + [None if z is None else (2.0 / n) * z for z in Z[1:]]
+        grads = [None] * len(layers)
+        for i in range(last, -1, -1):
+            AT = [None if a is None else xp.matrix_transpose(a) for a in acts[i]]
+            gW = _series(_matmul, AT, dZ, lowest=order)[order]
+            if i > 0:
+                gb = None if dZ[order] is None else xp.sum(dZ[order], axis=1, keepdims=True)
+            if gW is None:  # a coefficient known to vanish (e.g. a quadratic's third derivative)
+                gW = xp.zeros_like(layers[i][0][:, :-1, :] if i else layers[0][0])
+            if i == 0:
+                grads[0] = gW
+                break
+            if gb is None:
+                gb = xp.zeros_like(layers[i][0][:, -1:, :])
+            grads[i] = xp.concat([gW, gb], axis=1)
+            BT = [None if b is None else xp.matrix_transpose(b[:, :-1, :]) for b in layers[i]]
+            dZ = backs[i - 1](_series(_matmul, dZ, BT))
+        return self._pack_blocks(grads, xp)
+
 
 class ModelProblem:
     """Loss and gradient of a model non-linear in its weights on the data ``X`` (n, d), ``Y`` (n, m).
@@ -197,7 +342,9 @@ class ModelProblem:
     unchanged; ``model`` is static (a :class:`MLPSpec`, or a backend's own
     model such as a wrapped ``torch.nn.Module``) and must provide ``loss`` and
     ``value_and_grad`` with :class:`MLPSpec`'s signatures (a backend that
-    differentiates by itself only calls ``loss``).
+    differentiates by itself only calls ``loss``).  When the model also has
+    ``hvp`` and ``hvp_grad`` (:class:`MLPSpec` does), the problem exposes them
+    as exact curvature for the backends without autodiff.
 
     Examples
     --------
@@ -232,6 +379,42 @@ class ModelProblem:
         parts = [self.model.value_and_grad(self.X, self.Y, W[:, i : min(i + runs, k)], xp, n=self.n)
                  for i in range(0, k, runs)]
         return xp.concat([p[0] for p in parts]), xp.concat([p[1] for p in parts], axis=1)
+
+    @property
+    def hvp(self):
+        """``hvp(W, V, xp, runs=None) -> H(W) V`` (P, K), exact, when the model has its own
+        (:meth:`MLPSpec.hvp`); None otherwise (a backend's own model, differentiated by autodiff).
+
+        Examples
+        --------
+        >>> from gdcore import backends
+        >>> xp = backends.get("numpy").xp
+        >>> from gdcore.core import MLPSpec, ModelProblem
+        >>> p = ModelProblem(xp.asarray([[1.0], [3.0]]), xp.zeros((2, 1)), MLPSpec((1, 1)))
+        >>> p.hvp(xp.zeros((2, 1)), xp.asarray([[0.0], [1.0]]), xp).ravel().tolist()
+        [4.0, 2.0]
+        """
+        return None if getattr(self.model, "hvp", None) is None else self._hvp
+
+    @property
+    def hvp_grad(self):
+        """``hvp_grad(W, U, xp, runs=None)``: the gradient of ``U^T H(W) U`` per column (P, K),
+        exact, when the model has its own (:meth:`MLPSpec.hvp_grad`); None otherwise."""
+        return None if getattr(self.model, "hvp_grad", None) is None else self._hvp_grad
+
+    def _hvp(self, W, V, xp, runs=None):
+        return self._by_runs(self.model.hvp, W, V, xp, runs)
+
+    def _hvp_grad(self, W, U, xp, runs=None):
+        return self._by_runs(self.model.hvp_grad, W, U, xp, runs)
+
+    def _by_runs(self, fn, W, V, xp, runs):
+        """``fn(X, Y, W, V, xp, n)`` over ``runs`` columns at a time (all at once when None)."""
+        k = W.shape[1]
+        if runs is None or runs >= k:
+            return fn(self.X, self.Y, W, V, xp, n=self.n)
+        return xp.concat([fn(self.X, self.Y, W[:, i : min(i + runs, k)], V[:, i : min(i + runs, k)],
+                             xp, n=self.n) for i in range(0, k, runs)], axis=1)
 
     def take(self, idx, xp):
         """The problem restricted to the rows ``idx`` (a mini-batch)."""
