@@ -152,9 +152,12 @@ class MLPSpec(NamedTuple):
 
     # -- forward and backward --------------------------------------------------
     def _act(self, Z, xp):
+        """tanh, or ReLU as ``where(Z > 0, Z, 0)``: autodiff then takes ``relu'(0) = 0`` as the
+        hand-written backpropagation does (``maximum(Z, 0)`` splits the gradient 1/2-1/2 at a tie,
+        and ties are common: a row whose previous layer is all 0 gives ``Z = b``, 0 at init)."""
         if self.activation == "tanh":
             return xp.tanh(Z)
-        return xp.maximum(Z, xp.zeros_like(Z))
+        return xp.where(Z > 0, Z, xp.zeros_like(Z))
 
     @staticmethod
     def _with_ones(X, xp):
