@@ -172,9 +172,9 @@ class BackendBase:
         The direct path visits ``X`` in row blocks (:func:`gdcore.core.blockwise`),
         so each epoch reads ``X`` from memory once.
         """
-        if isinstance(p, core.ModelProblem) and hasattr(p.model, "runs_per_block"):
-            runs = p.model.runs_per_block(p.X.shape[0], self.xp.finfo(p.X.dtype).bits // 8)
-            return partial(p.value_and_grad, xp=self.xp, runs=runs)
+        runs = self._runs(p)
+        if runs:
+            return partial(p.value_and_grad, xp=self.xp, **runs)
         if not isinstance(p, core.DataProblem):
             return partial(p.value_and_grad, xp=self.xp)
 
@@ -193,16 +193,18 @@ class BackendBase:
         """``hvp(W, V) -> H(W) V``, column by column: the Hessian of the summed per-run loss.
 
         Here (numpy, array-api-strict): the problem's own exact ``p.hvp(W, V, xp)``
-        when it has one (the linear problems do: ``(2/n) X^T X V``, ``2 G V``);
-        otherwise fourth-order central differences of the analytic gradient ``g``,
+        when it has one: the linear problems (``(2/n) X^T X V``, ``2 G V``) and
+        a model with its own products (an :class:`gdcore.core.MLPSpec`: the
+        R-operator through its backpropagation, exact for tanh and ReLU), run
+        in blocks of runs as the gradient is.  Only a problem with no exact
+        product (nothing gdcore builds; e.g. a test's own problem) falls back to
+        fourth-order central differences of the analytic gradient ``g``,
         ``(8 (g(W + hV) - g(W - hV)) - (g(W + 2hV) - g(W - 2hV))) / 12h``, with a
         step per column ``h = eps**(1/5) / 2 * max(1, rms(W_c)) / max|V_c|``
-        (``eps`` of the dtype), which balances the O(h^4) truncation error
-        against the O(eps |g| / h) rounding error: about ``eps**(4/5)``
-        relative on unit-scale weights (measured on a tanh network: 1e-12 in
-        float64, 1e-5 in float32; docs/definitions.md).  Four gradients per
-        product; on a quadratic the truncation error is exactly 0.  torch and
-        jax override this with exact autodiff products.
+        (``eps`` of the dtype): about ``eps**(4/5)`` relative on a smooth loss
+        (docs/definitions.md), but wrong across a kink (ReLU), which is why the
+        MLP carries its exact product.  torch and jax override this with exact
+        autodiff products.
 
         Examples
         --------
@@ -217,7 +219,7 @@ class BackendBase:
         """
         xp = self.xp
         if getattr(p, "hvp", None) is not None:
-            return partial(p.hvp, xp=xp)
+            return partial(p.hvp, xp=xp, **self._runs(p))
         vg = self.value_and_grad(p)
 
         def hvp(W, V):
@@ -233,6 +235,44 @@ class BackendBase:
             return (8.0 * diff(1.0) - diff(2.0)) / (12.0 * h)
 
         return hvp
+
+    def _runs(self, p):
+        """``{"runs": r}``: the runs an eager backend evaluates at once on a model (else ``{}``)."""
+        if isinstance(p, core.ModelProblem) and hasattr(p.model, "runs_per_block"):
+            return {"runs": p.model.runs_per_block(p.X.shape[0], self.xp.finfo(p.X.dtype).bits // 8)}
+        return {}
+
+    def hvp_grad(self, p):
+        """``hvp_grad(W, U) -> G`` (P, K): the gradient in W of ``U^T H(W) U`` per column, U fixed.
+
+        That is the third derivative ``D^3 L(W)[U, U, .]`` of each column's
+        loss (what a central flow's correction needs).  Here (numpy,
+        array-api-strict): the problem's own exact ``p.hvp_grad(W, U, xp)``
+        (an :class:`gdcore.core.MLPSpec`: second-order Taylor coefficients
+        through its backpropagation), 0 for a quadratic loss (the linear
+        problems); a problem with neither raises ``TypeError``: differencing
+        a differenced product would keep too few digits.  torch and jax
+        override this with autodiff of ``(U * hvp(W, U)).sum()``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gdcore import backends, core
+        >>> b = backends.get("numpy")
+        >>> p = core.ModelProblem(np.array([[1.0], [3.0]]), np.zeros((2, 1)), core.MLPSpec((1, 1)))
+        >>> b.hvp_grad(p)(np.ones((2, 1)), np.ones((2, 1))).ravel().tolist()  # quadratic: 0
+        [0.0, 0.0]
+        """
+        xp = self.xp
+        if getattr(p, "hvp_grad", None) is not None:
+            return partial(p.hvp_grad, xp=xp, **self._runs(p))
+        if getattr(p, "quadratic", False):
+            return lambda W, U: xp.zeros_like(W)
+        raise TypeError(
+            f"backend {self.name!r} has no exact third derivative for {type(p).__name__} (its model "
+            "has no hvp_grad); use a model that has one (gdcore.models.mlp) or backend='torch' "
+            "or 'jax', which differentiate by autodiff."
+        )
 
     def _lanczos(self, p, W, V0, steps):
         """:func:`gdcore.core.lanczos` on the products of :meth:`hvp` at ``W`` (jax compiles it)."""

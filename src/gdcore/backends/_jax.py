@@ -189,6 +189,12 @@ def _hvp(p, W, V, n=None):
 _hvp_jit = jax.jit(_hvp, static_argnames=("n",))
 
 
+@partial(jax.jit, static_argnames=("n",))
+def _hvp_grad_jit(p, W, U, n=None):
+    """``jax.grad`` of ``sum(U * H(W) U)`` in W: per column the gradient of ``U^T H(W) U``."""
+    return jax.grad(lambda W: jnp.sum(U * _hvp(p, W, U, n)))(W)
+
+
 @partial(jax.jit, static_argnames=("steps", "n"))
 def _lanczos_jit(p, W, V0, *, steps, n=None):
     """:func:`gdcore.core.lanczos` on :func:`_hvp` products, compiled once per shape and ``steps``."""
@@ -385,6 +391,11 @@ class JaxBackend(BackendBase):
         """
         q, n = self._split_n(p)
         return partial(_hvp_jit, q, n=n)
+
+    def hvp_grad(self, p):
+        """``hvp_grad(W, U)``: ``jax.grad`` of ``sum(U * hvp(W, U))`` in W, jitted once per shape."""
+        q, n = self._split_n(p)
+        return partial(_hvp_grad_jit, q, n=n)
 
     def _lanczos(self, p, W, V0, steps):
         q, n = self._split_n(p)

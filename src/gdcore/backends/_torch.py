@@ -133,6 +133,30 @@ class TorchBackend(BackendBase):
 
         return hvp
 
+    def hvp_grad(self, p):
+        """``hvp_grad(W, U)``: the gradient of ``(U * hvp(W, U)).sum()`` by a third backward pass.
+
+        The columns are independent runs, so the gradient of the sum is, column
+        by column, the gradient of ``U_c^T H(W_c) U_c``.  A loss whose Hessian
+        does not depend on W (a quadratic) gives 0.
+        """
+        loss_fn = self.loss_fn(p)
+
+        def hvp_grad(W, U):
+            W, U = W.detach().requires_grad_(True), U.detach()
+            zero = torch.zeros_like(W).detach()
+            with torch.enable_grad():
+                (g,) = torch.autograd.grad(loss_fn(W).sum(), W, create_graph=True)
+                if not g.requires_grad:
+                    return zero
+                (hv,) = torch.autograd.grad(g, W, grad_outputs=U, create_graph=True, allow_unused=True)
+                if hv is None or not hv.requires_grad:
+                    return zero
+                (t,) = torch.autograd.grad((U * hv).sum(), W, allow_unused=True)
+            return zero if t is None else t.detach()
+
+        return hvp_grad
+
 
 BACKEND = TorchBackend()
 
