@@ -21,12 +21,14 @@ from gdcore.study import (
     FitResult,
     LRFinderResult,
     LRFinderWarning,
+    LRSuggestion,
     Optimum,
     RunSpec,
     SweepResult,
     fit,
     lr_find,
     stability,
+    suggest_lr,
     sweep,
 )
 
@@ -51,6 +53,7 @@ __all__ = [
     "IllConditionedWarning",
     "LRFinderResult",
     "LRFinderWarning",
+    "LRSuggestion",
     "Optimum",
     "RunSpec",
     "Stability",
@@ -65,5 +68,6 @@ __all__ = [
     "optimizers",
     "schedules",
     "stability",
+    "suggest_lr",
     "sweep",
 ]

@@ -12,7 +12,8 @@ from gdcore.study._lr_find import LRFinderResult, LRFinderWarning, lr_find
 from gdcore.study._results import FitResult, Optimum, SweepResult
 from gdcore.study._spec import RunSpec
 from gdcore.study._stability import stability
+from gdcore.study._suggest import LRSuggestion, suggest_lr
 from gdcore.study._sweep import sweep
 
-__all__ = ["FitResult", "LRFinderResult", "LRFinderWarning", "Optimum", "RunSpec", "SweepResult",
-           "fit", "lr_find", "stability", "sweep"]
+__all__ = ["FitResult", "LRFinderResult", "LRFinderWarning", "LRSuggestion", "Optimum", "RunSpec", "SweepResult",
+           "fit", "lr_find", "stability", "suggest_lr", "sweep"]
