@@ -20,7 +20,7 @@ import os
 import sys
 import warnings
 
-from gdcore.cli import _demo, _explore, _fit, _sweep
+from gdcore.cli import _demo, _explore, _fit, _suggest, _sweep
 from gdcore.cli._args import _Parser, _Version, parse_lrs
 from gdcore.cli._common import (
     UsageError,
@@ -33,7 +33,7 @@ from gdcore.cli._common import (
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main", "parse_lrs"]
 
 # The subcommands, in the order ``gdcore --help`` lists them.
-COMMANDS = (_demo, _fit, _sweep, _explore)
+COMMANDS = (_demo, _fit, _sweep, _suggest, _explore)
 
 
 def build_parser() -> argparse.ArgumentParser:

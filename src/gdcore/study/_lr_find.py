@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from gdcore.analysis import Stability, json_ready
 from gdcore.study import _pipeline
 from gdcore.study._engine import execute, run_memory
 from gdcore.study._spec import RunSpec
+from gdcore.study._suggest import suggest_study
 
 __all__ = ["LRFinderResult", "LRFinderWarning", "lr_find"]
 
@@ -73,6 +75,9 @@ class LRFinderResult:
         True when the loss blew up before ``lr_max``.
     stability : Stability
         The spectrum analysis of ``X`` (a :class:`gdcore.Curvature` for a network).
+    suggested : LRSuggestion or None
+        With ``lr_find(..., budget=epochs)``: :func:`gdcore.suggest_lr`'s lr
+        for that budget, on the same prepared data (``None`` otherwise).
     """
 
     lrs: np.ndarray
@@ -86,6 +91,7 @@ class LRFinderResult:
     stopped_early: bool
     stability: Stability
     bracket: Any = None
+    suggested: Any = None
 
     @property
     def distance(self) -> dict:
@@ -101,7 +107,7 @@ class LRFinderResult:
     def to_dict(self) -> dict:
         """Plain Python, strict JSON: a number that is not finite is ``None`` (``disagreement``
         with no suggestion, a loss past the blow-up: :func:`gdcore.analysis.json_ready`)."""
-        return json_ready({
+        out = {
             "suggestion": self.suggestion,
             "suggest": self.suggest,
             "suggestions": self.suggestions,
@@ -114,7 +120,10 @@ class LRFinderResult:
             "lrs": self.lrs.tolist(),
             "losses": [float(v) if math.isfinite(v) else None for v in self.losses],
             "smoothed": [float(v) if math.isfinite(v) else None for v in self.smoothed],
-        })
+        }
+        if self.suggested is not None:
+            out["suggested"] = self.suggested.to_dict()
+        return json_ready(out)
 
 
 def _valley(lrs, losses):
@@ -186,7 +195,7 @@ def _drop_divergent(suggestions, stab, opt) -> dict:
 
 def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend=None,
             device=None, w0=None, dtype=None, smoothing=0.98, stop_factor=5.0, suggest="steep",
-            standardize=False, optimizer=None, model=None) -> LRFinderResult:
+            standardize=False, optimizer=None, model=None, budget=None) -> LRFinderResult:
     """The learning-rate range test, with the analytic answer beside it.
 
     One gradient-descent run whose lr grows every step from ``lr_min`` to
@@ -237,6 +246,12 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend=No
         measured bracket of lambda_0, ``(2, 4) / lambda_0``, beside the
         suggestions (``bracket``, ``lr_crit``) instead of the linear model's
         analytic ``lr_opt``.
+    budget : int, optional
+        A training budget in epochs: the result then carries
+        :func:`gdcore.suggest_lr`'s lr for it (``result.suggested``), on the
+        same prepared data, and an :class:`LRFinderWarning` names both when
+        it and ``result.suggestion`` differ by more than 3x.  Without it
+        nothing changes.
 
     Returns
     -------
@@ -269,6 +284,10 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend=No
     if suggest not in ("valley", "steep", "minimum/10"):
         raise ValueError(f"suggest must be 'valley', 'steep' or 'minimum/10', got {suggest!r}.")
 
+    if budget is not None:
+        budget = check_epochs(budget)
+        if budget < 1:
+            raise ValueError(f"budget must be at least 1 epoch, got {budget}.")
     opt = optimizers.resolve(optimizer)
     study = _pipeline.begin(X, y, w0, model=model, backend=backend, device=device, dtype=dtype,
                             standardize=standardize)
@@ -370,4 +389,28 @@ def lr_find(X, y, *, lr_min=1e-6, lr_max=10.0, steps=100, mode="exp", backend=No
             LRFinderWarning,
             stacklevel=2,
         )
+    if budget is not None:
+        result = _with_suggestion(result, study, budget, opt)
     return result
+
+
+# The range test's suggestion and the budget's are said to disagree beyond this ratio.
+DISAGREE = 3.0
+
+
+def _with_suggestion(result, study, budget, opt):
+    """``result`` with :func:`gdcore.suggest_lr`'s lr for ``budget``; a warning when they disagree."""
+    sug = suggest_study(study, budget, opt)
+    rt = result.suggestion
+    if rt is None or max(rt, sug.lr) / min(rt, sug.lr) > DISAGREE:
+        said = "none" if rt is None else f"{rt:.3g}"
+        warnings.warn(
+            f"lr_find: the range test's suggestion ({result.suggest}={said}) and the lr gdcore "
+            f"suggests for {budget:,} epochs ({sug.lr:.3g}, {sug.method}, final loss "
+            f"{sug.final_loss:.3g}) disagree"
+            + ("" if rt is None else f" by {max(rt, sug.lr) / min(rt, sug.lr):.1f}x")
+            + "; the budget's is chosen on the loss at that budget (result.suggested.reason).",
+            LRFinderWarning,
+            stacklevel=3,
+        )
+    return dataclasses.replace(result, suggested=sug)

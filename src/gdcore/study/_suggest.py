@@ -32,9 +32,10 @@ COARSE, REFINE, EXTEND = 16, 4, 8
 LOW, HIGH = 0.25, 4.0
 # Adam's step is in parameter units, not set by the curvature: its grid is absolute.
 ADAM_RANGE = (1e-4, 1.0)
-# The divergence-safety rule: next to a diverged lr, the lower neighbour is preferred when its
-# final loss is within this factor of the best's.
-SAFETY = 1.1
+# The divergence-safety rule: next to a diverged lr (or one whose final loss is SPIKE x the best's,
+# a catapult caught at the budget), the lower neighbour is preferred when its final loss is within
+# SAFETY of the best's.
+SAFETY, SPIKE = 1.1, 10.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,7 +176,7 @@ def _closed_form(study, epochs, opt, rtol) -> LRSuggestion:
         rows.append((float(stab.lr_opt), optimizers.gd()))
     cands, seen = [], set()
     for lr, o in sorted(rows, key=lambda r: r[0]):
-        key = (round(lr, 12), _momentum_of(o))
+        key = round(lr, 12)
         if key in seen:
             continue
         seen.add(key)
@@ -225,10 +226,14 @@ def _pick(rows):
     if not ok:
         return None
     best = min(ok, key=lambda i: rows[i][1])
-    if best + 1 < len(rows) and not _ok(rows[best + 1]) and best - 1 in ok \
+    if best + 1 < len(rows) and _unsafe(rows[best + 1], rows[best][1]) and best - 1 in ok \
             and rows[best - 1][1] <= SAFETY * rows[best][1]:
         return best - 1
     return best
+
+
+def _unsafe(row, best_loss) -> bool:
+    return not _ok(row) or row[1] > SPIKE * best_loss
 
 
 def _by_sweep(study, epochs, opt, rtol) -> LRSuggestion:
@@ -274,8 +279,7 @@ def _by_sweep(study, epochs, opt, rtol) -> LRSuggestion:
             "(standardize=True) or the model.")
     lr, fl, _ = rows[i]
     n_div = sum(not _ok(r) for r in rows)
-    safety = (i + 1 < len(rows) and not _ok(rows[i + 1])
-              and rows[i][1] > min(r[1] for r in rows if _ok(r)))
+    safety = rows[i][1] > min(r[1] for r in rows if _ok(r))
     placed = (f"{len(rows)} lrs over [{rows[0][0]:.3g}, {rows[-1][0]:.3g}]" +
               ("" if adam else f" = [{rows[0][0] / lr_crit:.3g}, {rows[-1][0] / lr_crit:.3g}] "
                                f"x 2/lambda_0 (2/lambda_0={lr_crit:.3g})"))
@@ -284,8 +288,8 @@ def _by_sweep(study, epochs, opt, rtol) -> LRSuggestion:
               + (", extended upwards as the best was the largest" if extended else "")
               + (", refined once around the best" if refined else "")
               + (f"; {n_div} diverged" if n_div else "")
-              + ("; one step below the lowest loss, whose next lr diverged (within 10% of its "
-                 "loss)" if safety else "")
+              + ("; one step below the lowest loss, whose next lr diverged or spiked (within 10% "
+                 "of its loss, a margin from the edge)" if safety else "")
               + f"; cost {spent} runs of arithmetic.")
     return LRSuggestion(lr=lr, momentum=mom, reason=reason, candidates=cands, cost=float(spent),
                         method="sweep", epochs=epochs, lr_crit=lr_crit, optimizer=opt,
