@@ -70,6 +70,9 @@ def test_tanh_net_suggestion_is_near_the_grid_best_and_never_diverged():
     chosen = [c for c in s.candidates if c["chosen"]]
     assert len(chosen) == 1 and chosen[0]["lr"] == s.lr and chosen[0]["status"] != "diverged"
     assert s.lr not in [c["lr"] for c in s.candidates if c["status"] == "diverged"]
+    # the lowest final loss of its own candidates, up to the 10% safety margin
+    own = min(c["final_loss"] for c in s.candidates if c["status"] != "diverged")
+    assert s.final_loss <= 1.1 * own
     # the measured final loss is a fit's at that lr
     fit = gdcore.fit(X, y, lr=s.lr, epochs=epochs, model=model)
     assert fit.losses[-1] == pytest.approx(s.final_loss, rel=1e-6)
@@ -84,6 +87,11 @@ def test_safety_rule_steps_back_from_a_diverged_neighbour():
     rows[1] = (0.2, 0.6, "max_epochs")
     assert _pick(rows) == 2              # not within 10%: the lowest loss stands
     assert _pick([(0.1, np.nan, "diverged")]) is None
+    # the lowest loss wins wherever it lies, and a catapult spike above it counts as unsafe
+    assert _pick([(0.1, 1.0, "max_epochs"), (0.2, 0.3, "max_epochs"), (0.3, 0.9, "max_epochs"),
+                  (0.4, 0.95, "max_epochs")]) == 1
+    assert _pick([(0.1, 1.0, "max_epochs"), (0.2, 0.31, "max_epochs"), (0.3, 0.3, "max_epochs"),
+                  (0.4, 5.0, "max_epochs")]) == 1
 
 
 def test_to_dict_is_strict_json_and_repr_reads():
