@@ -204,3 +204,25 @@ def test_backend_sharpness_with_a_preconditioner():
                                rtol=1e-12)
     with pytest.raises(ValueError, match="D must have the shape of W"):
         b.sharpness(p, np.zeros((2, 2)), D=np.ones((2, 1)))
+
+
+# -- the figure draws the optimizer's own edge ---------------------------------------------------
+
+def test_edge_of_stability_figure_draws_the_optimizers_edge():
+    pytest.importorskip("matplotlib")
+    import gdcore.plot
+
+    x, y = _data()
+    s = gdcore.sweep(x, y, lrs=[0.003, 0.01], epochs=20, model=gdcore.models.mlp((6,)),
+                     optimizer=optimizers.adam(), sharpness_every=10, dtype="float64")
+    fig = gdcore.plot.edge_of_stability(s)
+    ax = fig.axes[0]
+    dashed = sorted({round(float(line.get_ydata()[0]), 6) for line in ax.get_lines()
+                     if line.get_linestyle() == "--"})
+    assert dashed == [3800.0, round(38 / 0.003, 6)]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("38/lr (adam)") for t in legend)
+    assert "preconditioned" in ax.get_ylabel()
+    rel = gdcore.plot.edge_of_stability(s, relative=True).axes[0]
+    shown = [line.get_ydata() for line in rel.get_lines() if line.get_linestyle() == "-"]
+    np.testing.assert_allclose(shown[1], s.sharpness[1][1] / s.edge[1])
