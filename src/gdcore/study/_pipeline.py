@@ -218,9 +218,7 @@ def track(study: Study, history, every: int, last_epochs, opt=None):
             break
         D = None
         if replay is not None:
-            for i, D in replay:
-                if i == e:
-                    break
+            D = next(D for i, D in replay if i == e)  # the replay advances to epoch e
             prep = study.prep
             xp = prep.backend.xp
             live = prep.state.asarray(np.asarray(ok, dtype=np.float64), prep.dtype,
