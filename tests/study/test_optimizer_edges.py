@@ -226,3 +226,14 @@ def test_edge_of_stability_figure_draws_the_optimizers_edge():
     rel = gdcore.plot.edge_of_stability(s, relative=True).axes[0]
     shown = [line.get_ydata() for line in rel.get_lines() if line.get_linestyle() == "-"]
     np.testing.assert_allclose(shown[1], s.sharpness[1][1] / s.edge[1])
+
+
+def test_adam_tracked_sharpness_is_the_same_on_every_backend(backend):
+    x, y = _data()
+    m, adam = gdcore.models.mlp((6,)), optimizers.adam()
+    ref = gdcore.sweep(x, y, lrs=[0.003, 0.01], epochs=30, model=m, optimizer=adam,
+                       sharpness_every=10, dtype="float64")
+    s = gdcore.sweep(x, y, lrs=[0.003, 0.01], epochs=30, model=m, optimizer=adam,
+                     sharpness_every=10, dtype="float64", backend=backend)
+    np.testing.assert_allclose(s.sharpness[1], ref.sharpness[1], rtol=1e-10)
+    np.testing.assert_allclose(s.edge, ref.edge, rtol=1e-15)
