@@ -1,4 +1,4 @@
-"""The measured curvature of a model non-linear in its weights: lambda_0 and its edge ``2 / lambda_0``."""
+"""The measured curvature of a model non-linear in its weights: lambda_0 and its edge (``2 / lambda_0`` for gd)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,14 @@ class Curvature:
     ----------
     lambda_max : float
         The sharpness lambda_0: top eigenvalue of the Hessian of the MSE at
-        ``w0``, from at most 30 Hessian-vector products (Lanczos).
+        ``w0``, from at most 30 Hessian-vector products (Lanczos); for an
+        optimizer with a preconditioner (Adam) the top eigenvalue of
+        ``D^(1/2) H D^(1/2)``, ``D`` its preconditioner at the first step.
     lr_crit : float
-        ``2 / lambda_0``: the edge of stability at initialisation.  Below it,
+        The lr at which lambda_0 meets the optimizer's edge
+        (``optimizer.edge(lr) == lambda_0``): ``2 / lambda_0`` for gradient
+        descent, ``(2 + 2 beta) / lambda_0`` for heavy ball,
+        ``38 / lambda_0`` for Adam at ``b1 = 0.9``.  For gd:  Below it,
         gradient descent is stable near ``w0``; above it the loss first grows
         along the sharpest direction, and training may still converge after a
         loss spike that lowers the sharpness (the catapult, up to about
@@ -33,6 +38,8 @@ class Curvature:
     model, backend, dtype : str
     hvps : int
         Hessian-vector products used.
+    optimizer : optimizer value or None
+        Whose edge ``lr_crit`` is (``None``: gradient descent).
 
     Examples
     --------
@@ -48,19 +55,27 @@ class Curvature:
     backend: str
     dtype: str
     hvps: int
+    optimizer: Any = None
     _measure: Any = field(repr=False, default=None)
 
     @property
+    def edge_constant(self) -> float:
+        """``c`` of the optimizer's edge ``c / lr`` (2 for gradient descent)."""
+        edge = getattr(self.optimizer, "edge", None)
+        return 2.0 if edge is None else float(edge(1.0))
+
+    @property
     def lr_crit(self) -> float:
-        return 2.0 / self.lambda_max if self.lambda_max > 0 else math.inf
+        return self.edge_constant / self.lambda_max if self.lambda_max > 0 else math.inf
 
     @property
     def bracket(self) -> tuple:
-        """``(2 / lambda_0, 4 / lambda_0)``: where training goes from stable to catapult to divergent."""
+        """``(lr_crit, 2 lr_crit)`` (``(2 / lambda_0, 4 / lambda_0)`` for gd): where training goes
+        from stable to catapult to divergent."""
         return self.lr_crit, 2.0 * self.lr_crit
 
     def regime(self, lr) -> str:
-        """``"below-edge"`` when ``lr < 2 / lambda_0``, else ``"above-edge"`` (a catapult may converge)."""
+        """``"below-edge"`` when ``lr < lr_crit``, else ``"above-edge"`` (a catapult may converge)."""
         lr = float(lr)
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {lr!r}.")
@@ -84,7 +99,8 @@ class Curvature:
     def to_dict(self) -> dict:
         """Plain Python, strict JSON: ``lr_crit`` and ``bracket`` are ``None`` where not finite
         (no positive sharpness: :func:`gdcore.analysis.json_ready`)."""
-        return json_ready({"model": self.model, "lambda_max": self.lambda_max,
+        name = "gd" if self.optimizer is None else self.optimizer.name
+        return json_ready({"model": self.model, "optimizer": name, "lambda_max": self.lambda_max,
                            "lr_crit": self.lr_crit, "bracket": list(self.bracket),
                            "backend": self.backend, "dtype": self.dtype, "hvps": self.hvps})
 

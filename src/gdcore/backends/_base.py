@@ -274,17 +274,30 @@ class BackendBase:
             "or 'jax', which differentiate by autodiff."
         )
 
-    def _lanczos(self, p, W, V0, steps):
-        """:func:`gdcore.core.lanczos` on the products of :meth:`hvp` at ``W`` (jax compiles it)."""
-        hvp = self.hvp(p)
-        return core.lanczos(partial(hvp, W), V0, steps, self.xp)
+    def _lanczos(self, p, W, V0, steps, S=None):
+        """:func:`gdcore.core.lanczos` on the products of :meth:`hvp` at ``W`` (jax compiles it).
+
+        With ``S`` (P, C): on ``V -> S * H(W) (S * V)``, the Hessian scaled by ``diag(S)`` on both sides.
+        """
+        hvp = partial(self.hvp(p), W)
+        if S is not None:
+            inner = hvp
+
+            def hvp(V):
+                return S * inner(S * V)
+
+        return core.lanczos(hvp, V0, steps, self.xp)
 
     def _like(self, host, W):
         """A host float64 array as an array of ``W``'s library, dtype and device."""
         return self.xp.asarray(host, dtype=W.dtype, device=device(W))
 
-    def sharpness(self, p, W, *, steps=30, V0=None):
+    def sharpness(self, p, W, *, steps=30, V0=None, D=None):
         """Top Hessian eigenvalue of every column of ``W`` (P, C) by Lanczos, and its Ritz vector.
+
+        With ``D`` (P, C, positive, this backend's array; an optimizer's
+        ``precondition``): the top eigenvalue of ``D^(1/2) H D^(1/2)`` instead,
+        the preconditioned sharpness (Adam's edge of stability refers to it).
 
         ``steps`` Hessian-vector products (:meth:`hvp`) of the whole (P, C)
         block, :func:`gdcore.core.lanczos` with full reorthogonalisation, then
@@ -326,7 +339,9 @@ class BackendBase:
             raise ValueError(f"V0 must have the shape of W, {(P, C)}, one start vector per "
                              f"column (e.g. the Ritz vectors of the previous call); got "
                              f"{tuple(V0.shape)}.")
-        r = self._lanczos(p, W, V0, int(steps))
+        if D is not None and tuple(D.shape) != (P, C):
+            raise ValueError(f"D must have the shape of W, {(P, C)}; got {tuple(D.shape)}.")
+        r = self._lanczos(p, W, V0, int(steps), None if D is None else self.xp.sqrt(D))
         top, Y = ritz_top(self.to_numpy(r.alphas), self.to_numpy(r.betas), self.to_numpy(r.size))
         ritz = self.xp.sum(r.basis * self._like(Y, W)[:, None, :], axis=0)
         return top, ritz

@@ -196,9 +196,14 @@ def _hvp_grad_jit(p, W, U, n=None):
 
 
 @partial(jax.jit, static_argnames=("steps", "n"))
-def _lanczos_jit(p, W, V0, *, steps, n=None):
-    """:func:`gdcore.core.lanczos` on :func:`_hvp` products, compiled once per shape and ``steps``."""
-    return core.lanczos(partial(_hvp, p, W, n=n), V0, steps, jnp, fold=JaxFold)
+def _lanczos_jit(p, W, V0, S=None, *, steps, n=None):
+    """:func:`gdcore.core.lanczos` on :func:`_hvp` products, compiled once per shape and ``steps``.
+
+    With ``S``: on ``V -> S * H(W) (S * V)`` (the preconditioned Hessian).
+    """
+    if S is None:
+        return core.lanczos(partial(_hvp, p, W, n=n), V0, steps, jnp, fold=JaxFold)
+    return core.lanczos(lambda V: S * _hvp(p, W, S * V, n=n), V0, steps, jnp, fold=JaxFold)
 
 
 def _fold(R, Xc, Yc):
@@ -397,9 +402,9 @@ class JaxBackend(BackendBase):
         q, n = self._split_n(p)
         return partial(_hvp_grad_jit, q, n=n)
 
-    def _lanczos(self, p, W, V0, steps):
+    def _lanczos(self, p, W, V0, steps, S=None):
         q, n = self._split_n(p)
-        return _lanczos_jit(q, W, V0, steps=steps, n=n)
+        return _lanczos_jit(q, W, V0, S, steps=steps, n=n)
 
     def _like(self, host, W):
         return jax.device_put(np.asarray(host, dtype=W.dtype), next(iter(W.sharding.device_set)))

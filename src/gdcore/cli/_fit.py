@@ -168,19 +168,22 @@ def _report_network(args, runs, curv) -> list:
 
 
 def _print_late_sharpness(runs):
-    """One line per tracked run: where its sharpness ended, in units of 2/lr."""
+    """One line per tracked run: where its sharpness ended, in units of the optimizer's edge."""
     import numpy as np
 
     for r in runs:
         if r.sharpness is None:
             continue
         values = np.asarray(r.sharpness[1], dtype=np.float64)
-        late = values[np.isfinite(values)]
-        late = late[len(late) // 2:]
-        if late.size:
-            rel = late * r.lr / 2
+        edge = (np.full(values.shape, 2.0 / r.lr) if r.edge is None
+                else np.asarray(r.edge, dtype=np.float64))
+        ok = np.isfinite(values)
+        rel = (values / edge)[ok]
+        rel = rel[len(rel) // 2:]
+        if rel.size:
+            label = r.optimizer.edge_label() if hasattr(r.optimizer, "edge_label") else "2/lr"
             print(f"sharpness (lr={r.lr:.4g}): {values[0]:.4g} at init, second half of the run "
-                  f"{rel.min():.2f}-{rel.max():.2f} x 2/lr (1 = the edge of stability)")
+                  f"{rel.min():.2f}-{rel.max():.2f} x {label} ({r.optimizer.name}'s edge of stability)")
 
 
 def _linear_figures(gplot, args, X, y, names, runs, out, written, *, trajectory):

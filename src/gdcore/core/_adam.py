@@ -70,3 +70,27 @@ class Adam(NamedTuple):
         denom = xp.sqrt(nu) / xp.sqrt(1 - self.b2**count) + self.eps
         return -step * mu / denom, AdamState(mu=mu, nu=nu, count=count)
 
+
+    def edge(self, lr):
+        """``(2 + 2 b1) / ((1 - b1) lr)``, the edge of the preconditioned sharpness.
+
+        >>> from gdcore.core import Adam
+        >>> round(Adam().edge(0.01), 9)
+        3800.0
+        """
+        return (2.0 + 2.0 * self.b1) / ((1.0 - self.b1) * lr)
+
+    def precondition(self, state, xp):
+        """``D = 1 / (sqrt(v_hat) + eps)``, ``v_hat = nu / (1 - b2**count)``: what the step divides by.
+
+        ``state`` is the state after the update that folded in the gradient at
+        the current weights (``count >= 1``): the preconditioner of the step
+        taken from them.
+        """
+        return 1.0 / (xp.sqrt(state.nu) / xp.sqrt(1 - self.b2**state.count) + self.eps)
+
+    def edge_label(self):
+        """How :meth:`edge` reads in a figure."""
+        if not isinstance(self.b1, (int, float)):
+            return "(2+2β1)/((1-β1)lr)"
+        return f"{(2 + 2 * self.b1) / (1 - self.b1):.3g}/lr"

@@ -30,6 +30,13 @@ instead of re-deriving it from flags:
   ``gradient_point(W, state, xp)`` instead of ``W`` (Nesterov).
 * ``name``: the optimizer's name in results.
 
+Every optimizer also declares its **edge of stability** (Cohen et al. 2022):
+``edge(lr)``, the value its sharpness is compared with (``2 / lr`` for gradient
+descent, ``(2 + 2 beta) / lr`` for heavy ball), and ``precondition(state, xp)``,
+the diagonal ``D`` (shaped like the weights) whose ``D^(1/2) H D^(1/2)`` that
+sharpness is the top eigenvalue of, or ``None`` for the Hessian itself (every
+optimizer but Adam).
+
 An optimizer whose hyperparameters can make it plain gradient descent for
 some runs (momentum at ``beta = 0``) says so run by run with the optional
 method ``cannot_rise()``: True where a stable run's loss cannot rise, one
@@ -63,6 +70,8 @@ class Optimizer(abc.ABC):
 
             def init(self, W0, xp): ...
             def update(self, grad, state, lr, xp): ...
+            def edge(self, lr): ...              # the sharpness's stability threshold
+            def precondition(self, state, xp): ...  # D, or None: the Hessian itself
             def transition(self, lam, lr): ...   # linear optimizers only
             def cannot_rise(self): ...           # optional: per run, ``not may_rise``
 
@@ -88,6 +97,23 @@ class Optimizer(abc.ABC):
     @abc.abstractmethod
     def update(self, grad, state, lr, xp):
         """``(delta, state)``: the step to add to the weights and the new state."""
+
+    @abc.abstractmethod
+    def edge(self, lr):
+        """The edge of stability at ``lr``: the sharpness (of :meth:`precondition`'s ``D^(1/2) H D^(1/2)``)
+        above which one step along the sharpest direction grows.
+
+        Written with ``+``, ``-``, ``*``, ``/`` only, so ``lr`` and the
+        hyperparameters may be host numbers or numpy arrays (one per run).
+        """
+
+    @abc.abstractmethod
+    def precondition(self, state, xp):
+        """The diagonal ``D`` (shaped like the weights) of the state the next step uses, or ``None``.
+
+        The sharpness :meth:`edge` refers to is the top eigenvalue of
+        ``D^(1/2) H D^(1/2)``; ``None`` means ``D = I`` (the Hessian itself).
+        """
 
     def transition(self, lam, lr):
         """One step along an eigen-direction of the Hessian, as the rows of a matrix (linear only).
@@ -141,6 +167,23 @@ class GD(NamedTuple):
     def update(self, grad, state, lr, xp):
         """``(-lr * grad, state)``."""
         return -lr * grad, state
+
+    def edge(self, lr):
+        """``2 / lr``: gradient descent is stable on a quadratic while ``lr * lambda < 2``.
+
+        >>> from gdcore.core import GD
+        >>> GD().edge(0.1)
+        20.0
+        """
+        return 2.0 / lr
+
+    def precondition(self, state, xp):
+        """``None``: the Hessian itself."""
+        return None
+
+    def edge_label(self):
+        """How :meth:`edge` reads in a figure."""
+        return "2/lr"
 
     def transition(self, lam, lr):
         """``e' = (1 - lr lam) e``: the 1 x 1 case (see :meth:`Optimizer.transition`)."""
@@ -200,6 +243,23 @@ class Momentum(NamedTuple):
             return bool(self.beta == 0)
         return self.beta == 0
 
+    def edge(self, lr):
+        """``(2 + 2 beta) / lr``: heavy ball is stable on a quadratic while ``lr * lambda < 2 + 2 beta``.
+
+        >>> from gdcore.core import Momentum
+        >>> round(Momentum(beta=0.9).edge(0.1), 12)
+        38.0
+        """
+        return (2.0 + 2.0 * self.beta) / lr
+
+    def precondition(self, state, xp):
+        """``None``: the Hessian itself."""
+        return None
+
+    def edge_label(self):
+        """How :meth:`edge` reads in a figure."""
+        return "(2+2β)/lr" if not isinstance(self.beta, (int, float)) else f"{2 + 2 * self.beta:g}/lr"
+
     def transition(self, lam, lr):
         """``v' = beta v - lr lam e``, ``e' = e + v'`` on ``(e, v)`` (see :meth:`Optimizer.transition`).
 
@@ -240,6 +300,23 @@ class Nesterov(NamedTuple):
     init = Momentum.init
     update = Momentum.update
     cannot_rise = Momentum.cannot_rise  # beta = 0: the look-ahead is W itself, plain gd
+
+    precondition = Momentum.precondition
+
+    def edge(self, lr):
+        """``(2 + 2 beta) / ((1 + 2 beta) lr)``: where the roots of the transition leave the unit disc.
+
+        >>> from gdcore.core import Nesterov
+        >>> round(Nesterov(beta=0.5).edge(1.0), 12)
+        1.5
+        """
+        return (2.0 + 2.0 * self.beta) / ((1.0 + 2.0 * self.beta) * lr)
+
+    def edge_label(self):
+        """How :meth:`edge` reads in a figure."""
+        if not isinstance(self.beta, (int, float)):
+            return "(2+2β)/((1+2β)lr)"
+        return f"{(2 + 2 * self.beta) / (1 + 2 * self.beta):.3g}/lr"
 
     def gradient_point(self, W, state, xp):
         """Where the gradient is taken: ``W + beta V``."""

@@ -134,6 +134,9 @@ class _Run(NamedTuple):
     stability: Any  # analysis.Stability (linear) or analysis.Curvature (network)
     sharpness: tuple | None = None  # a network's (epochs, values), values nan after the run stopped
     model: str | None = None  # a network's description
+    edge: np.ndarray | None = None  # beside sharpness: the optimizer's edge at every snapshot
+    edge_label: str = "2/lr"  # how the optimizer's edge reads ("2/lr", "38/lr", ...)
+    optimizer: str = "gd"  # the optimizer's name
 
     @property
     def nonlinear(self) -> bool:
@@ -180,15 +183,20 @@ def _result_runs(r) -> list[_Run]:
     loss_star = 0.0 if network else float(r.optimum.loss)
     sharp = r.sharpness if network else None
     model = r.model if network else None
+    edge = getattr(r, "edge", None) if network else None
+    opt = getattr(r, "optimizer", None)
+    name = getattr(opt, "name", "gd")
+    label = opt.edge_label() if hasattr(opt, "edge_label") else "2/lr"
     if isinstance(r, _FITS):
         losses = _trim(r.losses) if network else np.asarray(r.losses, dtype=np.float64)
         return [_Run(r.lr, r.regime, r.status, r.converged_epoch, r.diverged_epoch,
                      None if network else r.predicted_epoch, losses, pred, loss_star, r.rtol,
-                     r.dtype, r.epochs, r.stability, sharp, model)]
+                     r.dtype, r.epochs, r.stability, sharp, model, edge, label, name)]
     return [_Run(float(lr), r.regime[i], r.status[i], r.converged_epoch[i], r.diverged_epoch[i],
                  None if network else r.predicted_epochs[i], _trim(r.losses[i]),
                  None if pred is None else pred[i], loss_star, r.rtol, r.dtype, r.epochs,
-                 r.stability, None if sharp is None else (sharp[0], sharp[1][i]), model)
+                 r.stability, None if sharp is None else (sharp[0], sharp[1][i]), model,
+                 None if edge is None else edge[i], label, name)
             for i, lr in enumerate(r.lrs)]
 
 

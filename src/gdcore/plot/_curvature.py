@@ -60,7 +60,12 @@ def _sharpness_runs(results):
 
 
 def edge_of_stability(results_or_sweep, *, relative=False, axes=None, title=None):
-    """Sharpness against 2/lr per epoch (top) and the loss (bottom): the edge of stability.
+    """Sharpness against the optimizer's edge per epoch (top) and the loss (bottom).
+
+    The edge drawn is the run's own (``result.edge``, ``optimizer.edge(lr)``):
+    ``2/lr`` for gradient descent, ``(2 + 2 beta)/lr`` for heavy ball, and for
+    Adam ``38/lr`` (at ``b1 = 0.9``) against the preconditioned sharpness;
+    the legend says which.
 
     Full-batch gradient descent on a non-linear model tends to *sharpen*: the
     top Hessian eigenvalue (the sharpness) rises during training until it
@@ -118,15 +123,19 @@ def edge_of_stability(results_or_sweep, *, relative=False, axes=None, title=None
     tops = []
     for run, c in zip(runs, colors):
         ep, val = (np.asarray(v, dtype=np.float64) for v in run.sharpness)
-        edge = 2.0 / run.lr
-        shown = val * run.lr / 2.0 if relative else val
+        edge = (np.full(ep.shape, 2.0 / run.lr) if run.edge is None
+                else np.asarray(run.edge, dtype=np.float64))  # the optimizer's own edge per snapshot
+        shown = val / edge if relative else val
         end = (run.outcome if run.status != "max_epochs" else
                f"{run.losses[-1] / run.losses[0]:.2g} L0 after {len(run.losses) - 1} epochs")
         label = f"lr = {run.lr:.3g} = {run.units:.2g} × 2/λ0: {end}" if few else None
         ax_s.plot(ep, shown, color=c, lw=1.8 if few else 1.0, label=label)
         if not relative:
-            ax_s.axhline(edge, color=c, lw=1.2 if few else 0.7, ls="--")
-            tops.append(edge)
+            if np.all(edge == edge[0]):
+                ax_s.axhline(edge[0], color=c, lw=1.2 if few else 0.7, ls="--")
+            else:  # a schedule: the edge moves with the lr
+                ax_s.plot(ep, edge, color=c, lw=1.2 if few else 0.7, ls="--", drawstyle="steps-post")
+            tops.append(float(np.max(edge)))
         if np.isfinite(shown).any():
             tops.append(float(np.nanmax(shown)))
         k = np.arange(len(run.losses))
@@ -136,16 +145,21 @@ def edge_of_stability(results_or_sweep, *, relative=False, axes=None, title=None
             ax_l.plot([run.diverged_epoch], [loss[run.diverged_epoch]], marker="X", ms=9, color=c,
                       ls="none")
     handles, labels = ax_s.get_legend_handles_labels()
+    names = sorted({f"{r.edge_label} ({r.optimizer})" for r in runs})
+    edge_name = ", ".join(names)
+    pre = any(r.optimizer == "adam" for r in runs)
+    what = ("preconditioned sharpness (top eigenvalue of D^½ H D^½)" if pre
+            else "sharpness (top Hessian eigenvalue)")
     if relative:
         ax_s.axhline(1.0, color="0.2", lw=1.4, ls="--")
         handles.append(Line2D([], [], color="0.2", lw=1.4, ls="--"))
-        labels.append("2/lr: the edge of stability")
+        labels.append(f"{edge_name}: the optimizer's edge of stability")
         tops.append(1.0)
-        ax_s.set_ylabel("sharpness × lr/2  (units of 2/lr)")
+        ax_s.set_ylabel(f"{what.split(' (')[0]} / edge  (units of {names[0].split(' ')[0]})")
     else:
         handles.append(Line2D([], [], color="0.3", lw=1.2, ls="--"))
-        labels.append("2/lr of the run in the same colour: the edge of stability")
-        ax_s.set_ylabel("sharpness (top Hessian eigenvalue)")
+        labels.append(f"{edge_name} of the run in the same colour: the optimizer's edge of stability")
+        ax_s.set_ylabel(what)
     ax_s.set_ylim(0.0, 1.12 * max(tops))
     lam0 = runs[0].stability.lambda_max
     if not relative and all(r.stability is runs[0].stability for r in runs):
@@ -155,8 +169,8 @@ def edge_of_stability(results_or_sweep, *, relative=False, axes=None, title=None
     loc = "lower right" if relative else "best"
     ax_s.legend(handles, labels, loc=loc, fontsize="x-small", framealpha=0.9)
     ax_s.grid(alpha=0.3)
-    ax_s.set_title(title or f"edge of stability ({runs[0].model}): the sharpness rises to 2/lr "
-                            "and hovers there")
+    ax_s.set_title(title or f"edge of stability ({runs[0].model}): the sharpness rises to "
+                            f"{names[0].split(' ')[0]} and hovers there")
     if cmap is not None:
         lrs = [r.lr for r in runs]
         norm = matplotlib.colors.LogNorm(min(lrs), max(lrs))

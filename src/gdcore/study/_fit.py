@@ -112,7 +112,9 @@ def fit(X, y, *, lr, epochs=100, backend=None, device=None, w0=None, rtol=1e-3, 
     sharpness_every : int, optional
         Non-linear models: measure the sharpness (top Hessian eigenvalue, by
         Lanczos on Hessian-vector products) every this many epochs into
-        ``result.sharpness = (epochs, values)``, to compare with ``2 / lr``.
+        ``result.sharpness = (epochs, values)``, to compare with
+        ``result.edge``, the optimizer's edge of stability (``2 / lr`` for
+        gd; for Adam the sharpness is preconditioned, see :class:`FitResult`).
 
     Returns
     -------
@@ -212,12 +214,14 @@ def _fit_result(study, runs, lr, base, opt, spec, sched, every) -> FitResult:
     status = status_of(conv, div)
     prep, bound, curv = study.prep, study.bound, study.curvature
     W = np.asarray(prep.state.to_numpy(runs.W), dtype=np.float64)
-    history = sharp = None
+    history = sharp = edge = None
     if runs.history is not None:
         H = np.asarray(prep.state.to_numpy(runs.history), dtype=np.float64)[: len(losses)]
         if every is not None:
-            epochs, values = _pipeline.track(study, H, every, np.array([len(losses) - 1]))
+            epochs, values = _pipeline.track(study, H, every, np.array([len(losses) - 1]), opt)
             sharp = (epochs, values[0])
+            edge = _pipeline.edges(opt, [base], epochs, spec.lr_mult)
+            edge = None if edge is None else edge[0]
         if spec.record_weights and study.quadratic:
             history = prep.to_user(H[:, :, 0] if prep.y_was_1d else H)
         elif spec.record_weights:
@@ -231,6 +235,7 @@ def _fit_result(study, runs, lr, base, opt, spec, sched, every) -> FitResult:
             rtol=spec.rtol, dtype=prep.dtype, method=runs.method, gradient=prep.backend.gradient,
             model=study.model.describe(), divergence_factor=spec.divergence_factor,
             scaling=prep.scaling, schedule=sched, optimizer=opt, sharpness=sharp,
+            edge=edge,
         )
     quad = study.quad
     a = _pipeline.gap_weights(study)

@@ -24,7 +24,7 @@ from gdcore.analysis import LANCZOS_STEPS, Curvature
 from gdcore.backends import host
 from gdcore.study._prepare import prepare
 
-__all__ = ["Study", "begin", "sharpness", "track"]
+__all__ = ["Study", "begin", "edges", "sharpness", "track"]
 
 # Weights kept for sharpness tracking: (snapshots x parameters x runs) at most this many values.
 MAX_TRACKED = 50_000_000
@@ -92,8 +92,12 @@ def _check_model_memory(model, prep) -> None:
     ], f"the model {model.describe()}")
 
 
-def sharpness(study: Study, W_host, V0=None):
-    """Top Hessian eigenvalue (host float64) of every column of the host (P, C) parameters."""
+def sharpness(study: Study, W_host, V0=None, D=None):
+    """Top Hessian eigenvalue (host float64) of every column of the host (P, C) parameters.
+
+    With ``D`` (P, C, the backend's array, an optimizer's ``precondition``):
+    the top eigenvalue of ``D^(1/2) H D^(1/2)``, the preconditioned sharpness.
+    """
     from gdcore import core
 
     prep = study.prep
@@ -101,8 +105,71 @@ def sharpness(study: Study, W_host, V0=None):
     with be.context(prep.dtype):
         W = sb.asarray(np.ascontiguousarray(W_host), prep.dtype, be.state_device(prep.X))
         lam, V = be.sharpness(core.ModelProblem(prep.X, prep.Y, study.bound.core), W,
-                              steps=LANCZOS_STEPS, V0=V0)
+                              steps=LANCZOS_STEPS, V0=V0, D=D)
     return np.asarray(lam, dtype=np.float64), V
+
+
+def _preconditioned(opt) -> bool:
+    """Whether ``opt``'s edge refers to a preconditioned sharpness (its ``precondition`` reads its state)."""
+    precondition = getattr(opt, "precondition", None)
+    if precondition is None:
+        return False
+    from gdcore import backends
+
+    xnp = backends.get("numpy").xp
+    one = xnp.ones((1, 1))
+    return precondition(opt.update(one, opt.init(one, xnp), 1.0, xnp)[1], xnp) is not None
+
+
+def _replay(study: Study, opt, H):
+    """The optimizer's preconditioner at every epoch of the weight history ``H`` (E+1, P, K), host.
+
+    The state the step from ``W_e`` uses, rebuilt by folding in the gradient at
+    every recorded ``W_0 .. W_e`` with the optimizer's own ``update`` (a
+    full-batch run without look-ahead: a state that depends only on the
+    gradients along the path, as Adam's moments do, is reproduced exactly).
+    Yields ``(e, D)`` for ``e = 0 .. E``; D is the backend's array (P, K).
+    """
+    from gdcore import core
+
+    prep = study.prep
+    be, sb = prep.backend, prep.state
+    dev = be.state_device(prep.X)
+    k = H.shape[2]
+
+    def arr(host):
+        return sb.asarray(np.ascontiguousarray(host), prep.dtype, dev)
+
+    xp = be.xp
+    with be.context(prep.dtype):
+        local = type(opt)(*(arr(np.broadcast_to(np.asarray(h, dtype=np.float64), (k,))) for h in opt))
+        vg = be.value_and_grad(core.ModelProblem(prep.X, prep.Y, study.bound.core))
+        state = local.init(arr(np.zeros(H.shape[1:])), xp)
+        one = arr(np.ones((k,)))
+        for e in range(H.shape[0]):
+            W = H[e]
+            W = arr(np.where(np.all(np.isfinite(W), axis=0)[None, :], W, 0.0))
+            _, state = local.update(vg(W)[1], state, one, xp)
+            yield e, local.precondition(state, xp)
+
+
+def edges(opt, lrs, epochs, lr_mult=None):
+    """``opt.edge`` of every run (rows: ``lrs``) at every snapshot epoch (columns), host float64.
+
+    The lr of the step from each snapshot: ``lr * lr_mult[e]`` under a schedule
+    (the last factor for the final weights, from which no step is taken).
+    An optimizer that declares no edge gives ``None``.
+    """
+    edge = getattr(opt, "edge", None)
+    if edge is None:
+        return None
+    lrs = np.asarray(lrs, dtype=np.float64).reshape(-1, 1)
+    epochs = np.asarray(epochs)
+    mult = (np.ones(epochs.shape) if lr_mult is None
+            else np.asarray(lr_mult, dtype=np.float64)[np.minimum(epochs, len(lr_mult) - 1)])
+    hyper = type(opt)(*(np.asarray(h, dtype=np.float64).reshape(-1, 1) if np.ndim(h) else h
+                        for h in opt))
+    return np.asarray(hyper.edge(lrs * mult[None, :]), dtype=np.float64) * np.ones((lrs.shape[0], 1))
 
 
 def check_every(sharpness_every, study: Study, epochs: int, k: int):
@@ -128,24 +195,37 @@ def check_every(sharpness_every, study: Study, epochs: int, k: int):
     return int(sharpness_every)
 
 
-def track(study: Study, history, every: int, last_epochs):
+def track(study: Study, history, every: int, last_epochs, opt=None):
     """Sharpness every ``every`` epochs of every run from the weight history (E+1, P, K).
 
-    Snapshots are visited in epoch order, the K runs batched, each Lanczos
-    warm-started from the previous snapshot's Ritz vectors.  A run's entries
-    after it stopped are nan.
+    The sharpness ``opt``'s edge refers to: the Hessian's top eigenvalue, or
+    for an optimizer with a preconditioner (Adam) the top eigenvalue of
+    ``D^(1/2) H D^(1/2)``, ``D`` the preconditioner of the step taken from
+    that epoch's weights (rebuilt by replaying the gradients along the
+    recorded path, :func:`_replay`).  Snapshots are visited in epoch order,
+    the K runs batched, each Lanczos warm-started from the previous
+    snapshot's Ritz vectors.  A run's entries after it stopped are nan.
     """
     H = np.asarray(host(history), dtype=np.float64)
     epochs = np.arange(0, H.shape[0], every)
     values = np.full((H.shape[2], epochs.size), np.nan)
+    replay = _replay(study, opt, H) if opt is not None and _preconditioned(opt) else None
     V = None
     for j, e in enumerate(epochs):
         W = H[e]
         ok = np.all(np.isfinite(W), axis=0) & (e <= last_epochs)
         if not ok.any():
             break
+        D = None
+        if replay is not None:
+            D = next(D for i, D in replay if i == e)  # the replay advances to epoch e
+            prep = study.prep
+            xp = prep.backend.xp
+            live = prep.state.asarray(np.asarray(ok, dtype=np.float64), prep.dtype,
+                                      prep.backend.state_device(prep.X)) > 0.5
+            D = xp.where(live & (D > 0), D, xp.ones_like(D))  # stopped runs: D = I, reported as nan
         W = np.where(ok[None, :], W, 0.0)  # stopped runs: evaluated at zeros, reported as nan
-        lam, V = sharpness(study, W, V0=V)
+        lam, V = sharpness(study, W, V0=V, D=D)
         values[:, j] = np.where(ok, lam, np.nan)
     return epochs, values
 

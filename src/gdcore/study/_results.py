@@ -104,7 +104,14 @@ class FitResult:
         sets for a network; else ``None``.
     sharpness : tuple or None
         With ``sharpness_every=k`` (networks): ``(epochs, values)``, the
-        sharpness every k epochs (nan after the run stopped).
+        sharpness every k epochs (nan after the run stopped): the one the
+        optimizer's edge refers to (for Adam the preconditioned sharpness,
+        the top eigenvalue of ``D^(1/2) H D^(1/2)``).
+    edge : numpy.ndarray or None
+        Beside ``sharpness``: the optimizer's edge of stability
+        (``optimizer.edge(lr)``, e.g. ``2 / lr`` for gd, ``38 / lr`` for Adam)
+        at every snapshot, constant at a constant lr, epoch by epoch under a
+        schedule.
     epochs, rtol, divergence_factor
         The run options (``epochs`` is the horizon).
     optimizer
@@ -149,6 +156,7 @@ class FitResult:
     noise_floor: float | None = None
     optimizer: Any = None
     sharpness: Any = None
+    edge: Any = None
     _gap_weights: np.ndarray = field(repr=False, default=None)
 
     @property
@@ -229,6 +237,7 @@ class FitResult:
             "losses": [_json_float(v) for v in self.losses],
             "stability": self.stability.to_dict(),
             "sharpness": _sharpness_dict(self.sharpness),
+            "edge": None if self.edge is None else [_json_float(v) for v in self.edge],
         }
         if self.optimum is not None:
             out["weights"] = host(self.weights).tolist()
@@ -269,7 +278,10 @@ class SweepResult:
         What every run ran (see :mod:`gdcore.optimizers`); with ``momentums``
         its ``beta`` holds one value per run.
     sharpness : tuple or None
-        With ``sharpness_every=k`` (networks): ``(epochs, values)``, values (K, snapshots).
+        With ``sharpness_every=k`` (networks): ``(epochs, values)``, values (K, snapshots):
+        the sharpness the optimizer's edge refers to (see :class:`FitResult`).
+    edge : numpy.ndarray or None
+        Beside ``sharpness``: (K, snapshots), the optimizer's edge of every run at every snapshot.
     """
 
     lrs: np.ndarray
@@ -298,6 +310,7 @@ class SweepResult:
     noise_floor: Any = None
     optimizer: Any = None
     sharpness: Any = None
+    edge: Any = None
     history: Any = None
     _gap_weights: np.ndarray = field(repr=False, default=None)
 
@@ -379,6 +392,9 @@ class SweepResult:
                 "diverged_epoch": self.diverged_epoch[i],
                 "final_loss": _json_float(self.final_loss[i]),
             })
+            if self.sharpness is not None:
+                rows[-1]["sharpness"] = _sharpness_dict(self.sharpness, i)
+                rows[-1]["edge"] = None if self.edge is None else [_json_float(v) for v in self.edge[i]]
         return json_ready({
             "model": self.model,
             "backend": self.backend,

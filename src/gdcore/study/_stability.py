@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from gdcore import optimizers
 from gdcore._checks import check_lrs
 from gdcore.analysis import Curvature, Stability
@@ -17,7 +19,7 @@ __all__ = ["stability"]
 
 
 def stability(X, y=None, *, model=None, w0=None, backend=None, device=None, dtype=None,
-              standardize=False) -> Stability | Curvature:
+              standardize=False, optimizer=None) -> Stability | Curvature:
     """Spectrum of the MSE Hessian ``H = (2/n) X^T X`` and what it means for the lr.
 
     Parameters
@@ -41,6 +43,12 @@ def stability(X, y=None, *, model=None, w0=None, backend=None, device=None, dtyp
         As in :func:`fit` (non-linear models).
     standardize : bool
         Analyse the standardized columns instead (see :func:`fit`).
+    optimizer : optimizer value, optional
+        A non-linear model: whose edge of stability ``lr_crit`` and the
+        bracket are (default gradient descent): the lr at which lambda_0 meets
+        ``optimizer.edge(lr)``.  For Adam lambda_0 is the preconditioned
+        sharpness, ``D`` from the first gradient.  (The linear model: see
+        ``Stability.optimizer_regimes``.)
 
     Returns
     -------
@@ -62,6 +70,9 @@ def stability(X, y=None, *, model=None, w0=None, backend=None, device=None, dtyp
                 "stability of a non-linear model needs y: its Hessian depends on the residuals "
                 "at w0. Call gdcore.stability(X, y, model=...)."
             )
+    elif optimizer is not None:
+        raise ValueError("optimizer= is for a non-linear model; the linear model's regimes for an "
+                         "optimizer are gdcore.stability(X).optimizer_regimes(opt, lrs).")
     elif w0 is not None:
         raise ValueError("w0 is for a non-linear model; the linear model's Hessian does not depend on it.")
     # the linear model's Hessian depends on X alone: y is not read
@@ -70,11 +81,15 @@ def stability(X, y=None, *, model=None, w0=None, backend=None, device=None, dtyp
                             with_optimum=False)
     if study.quadratic:
         return study.curvature
+    opt = optimizers.resolve(optimizer)
+    curv = study.curvature
+    if _pipeline._preconditioned(opt):
+        lam0 = _pipeline.track(study, study.w0[None], 1, np.array([0]), opt)[1][0, 0]
+        curv = dataclasses.replace(curv, lambda_max=float(lam0))
 
     def measure(lrs, epochs):  # runs on the study already prepared: no second pass over X
         lrs = check_lrs(lrs)
         spec = run_spec(epochs=epochs)
-        opt = optimizers.gd()
         return sweep_result(study, execute(study, lrs, opt, spec), lrs, opt, spec)
 
-    return dataclasses.replace(study.curvature, _measure=measure)
+    return dataclasses.replace(curv, optimizer=opt, _measure=measure)

@@ -188,11 +188,12 @@ def sweep_result(study, runs, lr_arr, opt, spec, *, every=None, grid=None, betas
     prep, bound, curv = study.prep, study.bound, study.curvature
     P, m = study.w0.shape  # m weight columns per run for the linear model, 1 for a network
     W = np.asarray(prep.state.to_numpy(runs.W), dtype=np.float64).reshape(P, k, m)
-    history = sharp = None
+    history = sharp = edge = None
     if runs.history is not None:
         H = np.asarray(prep.state.to_numpy(runs.history), dtype=np.float64)  # (E', P, K*m)
         if every is not None:
-            sharp = _pipeline.track(study, H, every, last)
+            sharp = _pipeline.track(study, H, every, last, opt)
+            edge = _pipeline.edges(opt, lr_arr, sharp[0], spec.lr_mult)
         if spec.record_weights:
             history = np.full((epochs + 1, k, P * m), np.nan)
             history[: H.shape[0]] = H.reshape(-1, P, k, m).transpose(0, 2, 1, 3).reshape(-1, k, P * m)
@@ -202,7 +203,7 @@ def sweep_result(study, runs, lr_arr, opt, spec, *, every=None, grid=None, betas
                   final_loss=losses[np.arange(k), last], epochs=epochs, rtol=spec.rtol,
                   backend=prep.backend.name, method=runs.method, dtype=prep.dtype,
                   divergence_factor=spec.divergence_factor, scaling=prep.scaling, optimizer=opt,
-                  sharpness=sharp, history=history)
+                  sharpness=sharp, edge=edge, history=history)
     if not study.quadratic:
         regimes = tuple("divergent" if st == "diverged" else r
                         for st, r in zip(status, curv.regimes(lr_arr)))
