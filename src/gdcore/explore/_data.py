@@ -429,7 +429,7 @@ def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0,
     from gdcore._checks import check_epochs, check_lrs, check_run_options
     from gdcore.study import RunSpec
     from gdcore.study._engine import execute
-    from gdcore.study._pipeline import begin, check_every
+    from gdcore.study._pipeline import begin, check_every, every_epochs
     from gdcore.study._sweep import sweep_result
 
     if betas is not None and np.any(np.asarray(betas, dtype=np.float64) != 0):
@@ -439,9 +439,7 @@ def _explore_model(X, y, *, model, lrs, betas, epochs, standardize, backend, w0,
     if epochs < 1:
         raise ValueError("epochs must be at least 1 for the explorer (there is nothing to show at 0).")
     check_run_options(epochs, rtol, 1e6, "auto")
-    every = max(1, epochs // _MODEL_SNAPSHOTS) if sharpness_every is None else sharpness_every
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"sharpness_every must be a positive integer (epochs), got {sharpness_every!r}.")
+    every = max(1, epochs // _MODEL_SNAPSHOTS) if sharpness_every is None else every_epochs(sharpness_every)
     study = begin(X, y, w0, model=model, backend=backend, standardize=standardize)
     prep, curv = study.prep, study.curvature
     feature_names, target_name = _names(X, y, prep, feature_names, target_name)

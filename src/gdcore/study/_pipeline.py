@@ -24,7 +24,7 @@ from gdcore.analysis import LANCZOS_STEPS, Curvature
 from gdcore.backends import host
 from gdcore.study._prepare import prepare
 
-__all__ = ["Study", "begin", "edges", "sharpness", "track"]
+__all__ = ["Study", "begin", "check_every", "check_method", "edges", "every_epochs", "gap_weights", "sharpness", "track"]
 
 # Weights kept for sharpness tracking: (snapshots x parameters x runs) at most this many values.
 MAX_TRACKED = 50_000_000
@@ -182,9 +182,7 @@ def check_every(sharpness_every, study: Study, epochs: int, k: int):
             "model's Hessian is fixed, its sharpness is result.stability.lambda_max at every epoch. "
             "Pass model=gdcore.models.mlp(...) or drop sharpness_every."
         )
-    if (not isinstance(sharpness_every, (int, np.integer)) or isinstance(sharpness_every, bool)
-            or sharpness_every < 1):
-        raise ValueError(f"sharpness_every must be a positive integer (epochs), got {sharpness_every!r}.")
+    every = every_epochs(sharpness_every)
     size = (epochs + 1) * study.w0.size * k
     if size > MAX_TRACKED:
         raise ValueError(
@@ -192,6 +190,14 @@ def check_every(sharpness_every, study: Study, epochs: int, k: int):
             f"{study.w0.size} parameters x {k} runs = {size:.3g} values (limit {MAX_TRACKED:.0e}); "
             "use fewer epochs or learning rates."
         )
+    return every
+
+
+def every_epochs(sharpness_every) -> int:
+    """``sharpness_every`` as a positive number of epochs, or the error that says so."""
+    if (not isinstance(sharpness_every, (int, np.integer)) or isinstance(sharpness_every, bool)
+            or sharpness_every < 1):
+        raise ValueError(f"sharpness_every must be a positive integer (epochs), got {sharpness_every!r}.")
     return int(sharpness_every)
 
 
