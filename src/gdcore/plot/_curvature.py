@@ -160,9 +160,15 @@ def edge_of_stability(results_or_sweep, *, relative=False, axes=None, title=None
         handles.append(Line2D([], [], color="0.3", lw=1.2, ls="--"))
         labels.append(f"{edge_name} of the run in the same colour: the optimizer's edge of stability")
         ax_s.set_ylabel(what)
-    ax_s.set_ylim(0.0, 1.12 * max(tops))
+    if pre and not relative:
+        # Adam's preconditioned sharpness starts orders of magnitude above its edge (D is large
+        # where the first gradients are small): a log scale keeps the edge and the late values in view.
+        ax_s.set_yscale("log")
+    else:
+        ax_s.set_ylim(0.0, 1.12 * max(tops))
     lam0 = runs[0].stability.lambda_max
-    if not relative and all(r.stability is runs[0].stability for r in runs):
+    # lambda_0 is the plain Hessian's: drawn only beside the plain sharpness it is comparable with
+    if not relative and not pre and all(r.stability is runs[0].stability for r in runs):
         ax_s.axhline(lam0, color="0.55", lw=0.8, ls=":")
         handles.append(Line2D([], [], color="0.55", lw=0.8, ls=":"))
         labels.append(f"λ0 = {lam0:.3g}: the sharpness at initialisation")
@@ -180,8 +186,8 @@ def edge_of_stability(results_or_sweep, *, relative=False, axes=None, title=None
     ax_l.set_yscale("log")
     ax_l.set_xlabel("epoch")
     ax_l.set_ylabel("loss (log scale)")
-    ax_l.set_title("the loss: non-monotone (a spike each time the sharpness overshoots 2/lr), "
-                   "yet falling", fontsize="medium")
+    ax_l.set_title(f"the loss: non-monotone (a spike each time the sharpness overshoots "
+                   f"{names[0].split(' ')[0]}), yet falling", fontsize="medium")
     ax_l.legend(loc="upper right", fontsize="x-small")
     ax_l.grid(alpha=0.3, which="major")
     ax_l.set_xlim(0, max(len(r.losses) - 1 for r in runs) or 1)
